@@ -1,0 +1,5 @@
+"""``python -m gridbridge`` runs the CLI."""
+
+from gridbridge.cli import main
+
+main()
