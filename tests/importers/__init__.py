@@ -1,0 +1,1 @@
+"""Tests of the raw grid-data importers (carbon, prices, local clocks)."""
