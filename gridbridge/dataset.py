@@ -80,7 +80,9 @@ def build_gpus(recipe: Recipe, facts: pl.DataFrame) -> pl.DataFrame:
         elif g.board_kw is not None:
             board_kw, board_source = g.board_kw, g.board_kw_source or "recipe"
         else:
-            raise DataImportError(f"GPU {g.gpu_type}: the recipe gives neither 'fact' nor 'board_kw'")
+            raise DataImportError(
+                f"GPU {g.gpu_type}: the recipe gives neither 'fact' nor 'board_kw'; add one"
+            )
         if g.it_kw is not None:
             it_kw, rule = g.it_kw, "pinned per-GPU share of node IT power (DESIGN.md)"
         elif g.host_share_kw is not None:

@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridbridge.errors import InputError, NotFoundError
 
@@ -120,7 +121,9 @@ def _build(cls: type, where: str, data: dict[str, Any], **fixed: Any) -> Any:
 def load_recipe(path: Path) -> Recipe:
     """Parse and check a recipe file; raise InputError naming the section and key."""
     if not path.is_file():
-        raise NotFoundError(f"recipe {path} does not exist; pass --recipe datasets/bridge-2023.toml")
+        raise NotFoundError(
+            f"recipe {path} does not exist; pass --recipe datasets/bridge-2023.toml"
+        )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -135,7 +138,16 @@ def load_recipe(path: Path) -> Recipe:
     }
     for z in zones.values():
         if (z.price is None) == (z.flat_price is None):
-            raise InputError(f"{path} [zones.{z.zone}]: give exactly one of 'price' or 'flat_price'")
+            raise InputError(
+                f"{path} [zones.{z.zone}]: give exactly one of 'price' or 'flat_price'"
+            )
+        try:
+            ZoneInfo(z.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InputError(
+                f"{path} [zones.{z.zone}]: timezone '{z.timezone}' is not an IANA time zone; "
+                "write e.g. Europe/Berlin"
+            ) from None
         if z.price is not None and z.clock is None:
             raise InputError(f"{path} [zones.{z.zone}]: a price file needs its 'clock'")
     members = {}
