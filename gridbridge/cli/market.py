@@ -17,6 +17,9 @@ from gridbridge.market.maker import DEFAULT_CARBON_PRICE_EUR_PER_T
 
 app = typer.Typer(help="Make, validate and summarise market bundles.", no_args_is_help=True)
 console = Console(highlight=False)
+if not console.is_terminal:
+    # Piped or captured output: rich would wrap tables at 80 columns; keep rows whole.
+    console = Console(highlight=False, width=160)
 
 
 @app.command()
@@ -57,7 +60,7 @@ def _table(title: str, frame: pl.DataFrame) -> Table:
         numeric = frame.schema[column].is_numeric()
         table.add_column(column, justify="right" if numeric else "left")
     for row in frame.iter_rows():
-        table.add_row(*("" if v is None else f"{v:,}" if isinstance(v, int) else str(v)
+        table.add_row(*("" if v is None else f"{v:,}" if isinstance(v, int | float) else str(v)
                         for v in row))
     return table
 
