@@ -14,11 +14,13 @@ Every message names the file/field and says how to fix it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from optim.errors import GridBridgeError, MarketInputError
 
 __all__ = [
+    "MAX_ROWS_REPORTED",
     "BundleError",
     "DataImportError",
     "GridBridgeError",
@@ -29,6 +31,10 @@ __all__ = [
 ]
 
 
+#: Rows listed per (file, field, kind of problem) before one "... and N more" line.
+MAX_ROWS_REPORTED = 20
+
+
 class InputError(GridBridgeError, ValueError):
     """Bad user input: a malformed file, an out-of-range option, an unknown name."""
 
@@ -37,6 +43,13 @@ class InputError(GridBridgeError, ValueError):
 
 class DataImportError(InputError):
     """A raw data file (Electricity Maps export, price CSV, reference table) is unusable."""
+
+    @classmethod
+    def from_problems(cls, problems: Sequence[Problem]) -> DataImportError:
+        """One error for a file's problems: the problem itself, or one line per problem."""
+        if len(problems) == 1:
+            return cls(str(problems[0]))
+        return cls("\n".join([f"{len(problems)} problems:", *(f"  - {p}" for p in problems)]))
 
 
 class NotFoundError(InputError):

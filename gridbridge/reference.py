@@ -1,7 +1,8 @@
 """Readers for the static reference tables: the TOP500 extract and the hand-written facts.
 
-Both are small CSVs (see ../shared/data/SOURCES.md §3). Power in W in the files; the builder
-converts to kW.
+Both are small CSVs (see ../shared/data/SOURCES.md §3), read as text by
+:mod:`gridbridge.textcsv`, so a malformed file is a :class:`DataImportError` naming the file,
+row and fix. Power in W in the files; the builder converts to kW.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from gridbridge.errors import DataImportError, NotFoundError
+from gridbridge.textcsv import load_csv_text
 
 TOP500_COLUMNS = ("rank", "system_name", "site", "country", "accelerator", "est_accelerator_count")
 FACTS_COLUMNS = ("category", "subject", "zone", "value", "unit", "source")
@@ -19,16 +21,16 @@ FACTS_COLUMNS = ("category", "subject", "zone", "value", "unit", "source")
 def _read(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
     if not path.is_file():
         raise NotFoundError(f"{path} does not exist; point --source at the raw data folder")
-    try:
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
-    except pl.exceptions.PolarsError as exc:
-        raise DataImportError(f"{path} is not a readable CSV ({exc}); re-export it") from None
+    frame = load_csv_text(
+        path, header_fix=f"the first line must be the header, with at least {','.join(required)}"
+    )
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise DataImportError(
             f"{path} lacks column(s) {missing}; expected at least {list(required)}"
         )
-    return frame
+    # An empty cell is a missing value (null), as polars' CSV reader has it.
+    return frame.with_columns(pl.all().replace("", None))
 
 
 def read_top500(path: Path) -> pl.DataFrame:

@@ -3,13 +3,14 @@
 File I/O only; every rule lives in :mod:`gridbridge.bundle.validate`. Each table is
 ``<table>.csv`` or ``<table>.parquet`` (exactly one of them), read entirely as strings:
 
-* CSV with the standard :mod:`csv` module (RFC 4180 quoting, UTF-8, an optional BOM), every
-  cell a string, the equivalent of ``polars.read_csv(infer_schema=False)``. We do not use
-  polars' reader here because it silently pads short rows with nulls and cannot say which
-  record is ragged; this way a ragged row is reported with its row number. Blank lines at the
-  end of a file are ignored; a blank line in the middle is a ragged row.
-* Parquet with polars, each column then rendered as text by
-  :func:`~gridbridge.bundle.validate.frame_as_strings` (tz-naive datetimes without an offset,
+* CSV with :func:`gridbridge.textcsv.read_csv_text` (the standard :mod:`csv` module: RFC 4180
+  quoting, UTF-8, an optional BOM), every cell a string, the equivalent of
+  ``polars.read_csv(infer_schema=False)``. We do not use polars' reader here because it
+  silently pads short rows with nulls and cannot say which record is ragged; this way a
+  ragged row is reported with its row number. Blank rows at the end of a file (empty, or
+  only spaces and commas) are ignored; a blank line in the middle is a ragged row.
+* Parquet with :func:`gridbridge.tables.read_parquet`, each column then rendered as text by
+  :func:`~gridbridge.bundle.columns.frame_as_strings` (tz-naive datetimes without an offset,
   zoned ones with theirs), so the one validator judges both formats alike.
 
 A file that cannot be read at all (missing, both formats present, malformed CSV, unreadable
@@ -19,20 +20,15 @@ error lists everything. A bad bundle never half-loads.
 
 from __future__ import annotations
 
-import csv
-import io
 import tomllib
 from pathlib import Path
 
 import polars as pl
 
-from gridbridge.bundle.validate import (
-    CONFIG_FILE,
-    MAX_ROWS_REPORTED,
-    check_bundle,
-    order_problems,
-)
+from gridbridge.bundle.validate import CONFIG_FILE, check_bundle, order_problems
 from gridbridge.errors import BundleError, Problem
+from gridbridge.tables import read_parquet
+from gridbridge.textcsv import read_csv_text, unreadable
 from optim.market import SCHEMAS, TABLES, Market
 
 __all__ = ["read_bundle", "read_bundle_with_warnings", "read_config", "read_table"]
@@ -44,124 +40,9 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def _unreadable(name: str, exc: OSError) -> Problem:
-    return Problem(
-        name,
-        None,
-        None,
-        f"cannot be read: {exc.strerror or exc}",
-        "check the file's permissions and that it is a regular file",
-    )
-
-
 def _read_csv(path: Path) -> tuple[pl.DataFrame | None, list[Problem]]:
-    name = path.name
     header_fix = f"the first line must be the header: {','.join(SCHEMAS[path.stem])}"
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, [_unreadable(name, exc)]
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        return None, [
-            Problem(
-                name,
-                None,
-                None,
-                f"is not UTF-8 text (bad byte on line {line})",
-                "save the file as UTF-8 CSV",
-            )
-        ]
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        records = list(reader)
-    except csv.Error as exc:
-        return None, [
-            Problem(
-                name,
-                None,
-                None,
-                f"is not valid CSV near line {reader.line_num}: {exc}",
-                'close every quoted field and double any quote inside one ("")',
-            )
-        ]
-    while records and not records[-1]:
-        records.pop()
-    if not records:
-        return None, [Problem(name, None, None, "is empty", header_fix)]
-    header, rows = [h.strip() for h in records[0]], records[1:]
-    problems: list[Problem] = []
-    seen: set[str] = set()
-    for position, column in enumerate(header, start=1):
-        if not column:
-            problems.append(
-                Problem(
-                    name,
-                    None,
-                    None,
-                    f"header column {position} has no name",
-                    "name every column or remove the empty one",
-                )
-            )
-        elif column in seen:
-            problems.append(
-                Problem(
-                    name,
-                    None,
-                    column,
-                    f"column '{column}' appears twice",
-                    "keep one column of each name",
-                )
-            )
-        seen.add(column)
-    ragged = [(i, len(r)) for i, r in enumerate(rows, start=1) if len(r) != len(header)]
-    for row, width in ragged[:MAX_ROWS_REPORTED]:
-        problems.append(
-            Problem(
-                name,
-                row,
-                None,
-                f"has {width} field(s) but the header has {len(header)}"
-                + (" (an empty line)" if width == 0 else ""),
-                "give every row one value per header column (quote values that contain commas)",
-            )
-        )
-    if len(ragged) > MAX_ROWS_REPORTED:
-        problems.append(
-            Problem(
-                name,
-                None,
-                None,
-                f"... and {len(ragged) - MAX_ROWS_REPORTED} more ragged rows",
-                "give every row one value per header column",
-            )
-        )
-    if problems:
-        return None, problems
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(header)
-    frame = pl.DataFrame(
-        [pl.Series(h, list(c), dtype=pl.String) for h, c in zip(header, columns, strict=True)]
-    )
-    return frame, []
-
-
-def _read_parquet(path: Path) -> tuple[pl.DataFrame | None, list[Problem]]:
-    try:
-        return pl.read_parquet(path), []
-    # Corrupt or foreign files make the Parquet reader raise many kinds of errors (polars,
-    # OS, arrow); whichever it is, the user needs one clear line, not a traceback.
-    except Exception as exc:
-        return None, [
-            Problem(
-                path.name,
-                None,
-                None,
-                f"is not a readable Parquet file: {_first_line(exc)}",
-                "re-export the table as Parquet, or write it as CSV instead",
-            )
-        ]
+    return read_csv_text(path, file=path.name, header_fix=header_fix)
 
 
 def read_table(folder: Path, table: str) -> tuple[pl.DataFrame | None, str, list[Problem]]:
@@ -200,7 +81,9 @@ def read_table(folder: Path, table: str) -> tuple[pl.DataFrame | None, str, list
             ],
         )
     path = found[0]
-    frame, problems = _read_csv(path) if path.suffix == ".csv" else _read_parquet(path)
+    frame, problems = (
+        _read_csv(path) if path.suffix == ".csv" else read_parquet(path, path.name)
+    )
     return frame, path.name, problems
 
 
@@ -221,7 +104,7 @@ def read_config(folder: Path) -> tuple[dict[str, object] | None, list[Problem]]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return None, [_unreadable(CONFIG_FILE, exc)]
+        return None, [unreadable(CONFIG_FILE, exc)]
     try:
         return tomllib.loads(data.decode("utf-8")), []
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -9,34 +9,36 @@ diffed and checked in. To get there:
   the Market's order;
 * ``bids.gpu_options`` is written from ``Market.bid_options`` (what the core actually uses),
   each bid's options in their order there;
-* CSV times are ``2023-07-03T14:00Z`` (UTC, hour-beginning); floats use polars' shortest
-  round-trip form (``0.1``, ``1.275``, ``1e-07``), so re-reading gives exactly the same
-  values, not merely within a tolerance; missing values are empty cells;
+* CSV times are ``2023-07-03T14:00Z`` (UTC, hour-beginning; written by
+  :func:`gridbridge.tables.write_csv` like every GridBridge CSV table); floats use polars'
+  shortest round-trip form (``0.1``, ``1.275``, ``1e-07``), so re-reading gives exactly the
+  same values, not merely within a tolerance; missing values are empty cells;
 * Parquet keeps the typed columns (times as ``Datetime("us", "UTC")``), zstd-compressed;
 * ``market.toml`` is plain TOML generated here: the window as quoted strings in the same time
   format, the carbon price and solver limits as floats, extra keys sorted by name.
 
-Each file is written to a temporary name and then renamed, so a crash never leaves a
-truncated table. A table file of the other format (``bids.parquet`` when writing CSV) is
-removed, because a bundle with both is ambiguous and would not read back. Other files in the
-folder (e.g. a previous clearing's results) are left alone.
+Each file is written to a temporary name and then renamed
+(:func:`gridbridge.tables.replace_file`), so a crash never leaves a truncated table. A table
+file of the other format (``bids.parquet`` when writing CSV) is removed, because a bundle
+with both is ambiguous and would not read back. Other files in the folder (e.g. a previous
+clearing's results) are left alone.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 
 import polars as pl
 
 from gridbridge.bundle.validate import CONFIG_FILE, KEYS
 from gridbridge.errors import InputError
-from gridbridge.hours import HOUR_FORMAT, format_hour
+from gridbridge.hours import format_hour
+from gridbridge.tables import replace_file, write_csv
 from optim.market import SCHEMAS, TABLES, Market, MarketConfig
 
 __all__ = ["BundleFormat", "config_toml", "write_bundle"]
@@ -151,32 +153,6 @@ def canonical_tables(market: Market) -> dict[str, pl.DataFrame]:
     return out
 
 
-def _csv_times(frame: pl.DataFrame) -> pl.DataFrame:
-    """Datetime columns as text: UTC hour stamps where every value is a whole hour."""
-    changes: list[pl.Series] = []
-    for column in frame.get_columns():
-        if not isinstance(column.dtype, pl.Datetime):
-            continue
-        dtype = cast(pl.Datetime, column.dtype)
-        if dtype.time_zone is None:
-            changes.append(column.dt.strftime("%Y-%m-%dT%H:%M:%S%.f"))
-            continue
-        utc = column.dt.convert_time_zone("UTC")
-        whole = bool((utc.dt.truncate("1h") == utc).all())
-        changes.append(utc.dt.strftime(HOUR_FORMAT if whole else "%Y-%m-%dT%H:%M:%S%.fZ"))
-    return frame.with_columns(changes) if changes else frame
-
-
-def _replace(path: Path, write: Callable[[Path], object]) -> None:
-    """Write via a temporary sibling and rename it into place (atomic on one filesystem)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_bundle(market: Market, folder: str | Path, *, fmt: str = "csv") -> Path:
     """Write ``market`` into ``folder`` (created if needed) as ``fmt`` (``csv``|``parquet``).
 
@@ -194,14 +170,15 @@ def write_bundle(market: Market, folder: str | Path, *, fmt: str = "csv") -> Pat
     other = next(f for f in _FORMATS if f != fmt)
     for name in TABLES:
         (out / f"{name}.{other}").unlink(missing_ok=True)
-    _replace(out / CONFIG_FILE, lambda p: p.write_text(toml_text, encoding="utf-8", newline="\n"))
+    replace_file(
+        out / CONFIG_FILE, lambda p: p.write_text(toml_text, encoding="utf-8", newline="\n")
+    )
     for name, frame in tables.items():
         path = out / f"{name}.{fmt}"
         if fmt == "csv":
-            text = _csv_times(frame)
-            _replace(path, lambda p, f=text: f.write_csv(p, line_terminator="\n"))
+            write_csv(frame, path)
         else:
-            _replace(
+            replace_file(
                 path,
                 lambda p, f=frame: f.write_parquet(p, compression="zstd", statistics=True),
             )
