@@ -70,11 +70,10 @@ def make_market(dataset: Path, options: MakerOptions) -> Market:
                       data.sites, start, config.hours)
     return Market(
         config=config,
-        members=data.members.with_columns(pl.col("pledge_share").cast(pl.Float64)),
-        gpus=data.gpus.with_columns(pl.col("it_kw", "board_kw").cast(pl.Float64)),
-        sites=data.sites.with_columns(
-            pl.col("lat", "lon", "pue", "tariff_adder_eur_per_mwh").cast(pl.Float64)
-        ),
+        # read_dataset already types every required column the Market checks.
+        members=data.members,
+        gpus=data.gpus,
+        sites=data.sites,
         capacity=capacity_table(data.sites, data.gpus, hours, options.seed),
         grid=grid,
         bids=bids,
