@@ -23,3 +23,15 @@ class MarketInputError(GridBridgeError, ValueError):
     """Market inputs handed to the core are inconsistent (a programming error upstream)."""
 
     exit_code = 2
+
+
+class SolveError(GridBridgeError, RuntimeError):
+    """The solver ended without a usable result (no incumbent, an error status)."""
+
+    exit_code = 3
+
+
+class CheckFailedError(GridBridgeError):
+    """An independent check found a clearing that breaks a constraint or misreports a figure."""
+
+    exit_code = 4

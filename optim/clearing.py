@@ -1,0 +1,366 @@
+"""``clear(market, options) -> Clearing``: the whole clearing of one market round.
+
+Phases (each timed, wall seconds): enumerate candidates; baselines and greedy warm starts;
+the Lagrangian bound (:mod:`optim.bound`); build the Pyomo model (:mod:`optim.model`); hand it
+to HiGHS and solve (:mod:`optim.solver`); extract placements; explain rejections.
+
+Which candidates the model holds. Candidates whose net value is <= 0 at the carbon price are
+left out: dropping one from any clearing keeps it feasible and does not lower welfare, so the
+optimum is unchanged. If the rest exceed ``SolveOptions.max_model_nonzeros``, the model holds
+only the candidates closest to their bid's best reduced profit at the Lagrangian prices plus
+the warm start's, and ``restrictions`` says so. The reported ``bound_eur`` stays valid for the
+whole market either way: it is the smaller of the Lagrangian bound over every candidate and,
+when the model is restricted, ``max(HiGHS's bound on the model, Lagrangian bound + the best
+reduced-profit loss of any left-out candidate)`` (a clearing that uses a left-out candidate
+cannot beat the latter).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from optim.accounting import Totals, totals
+from optim.bound import LagrangianBound, lagrangian_bound, reduced_profit
+from optim.candidates import (
+    Candidates,
+    MarketArrays,
+    allowed_pools,
+    enumerate_candidates,
+    market_arrays,
+)
+from optim.errors import MarketInputError
+from optim.formulation import formulate
+from optim.greedy import carbon_aware_greedy, carbon_blind_greedy, ordered_greedy
+from optim.market import Market
+from optim.model import build_model
+from optim.options import (
+    DEFAULT_MIP_REL_GAP,
+    DEFAULT_TIME_LIMIT_S,
+    ModelSize,
+    SolveOptions,
+    SolveReport,
+    SolveStatus,
+    relative_gap,
+)
+from optim.reasons import rejection_reasons
+from optim.solver import PyomoHighs
+
+BASELINES = ("carbon_blind_greedy", "carbon_aware_greedy")
+Progress = Callable[[str], None]
+
+PLACEMENT_SCHEMA = {
+    "bid_id": pl.String, "site_id": pl.String, "gpu_type": pl.String,
+    "start_utc": pl.Datetime("us", "UTC"), "end_utc": pl.Datetime("us", "UTC"),
+    "gpus": pl.Int64, "energy_kwh": pl.Float64, "emissions_kg": pl.Float64,
+    "energy_cost_eur": pl.Float64, "ask_eur": pl.Float64, "carbon_fee_eur": pl.Float64,
+    "value_eur": pl.Float64, "payment_eur": pl.Float64,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Clearing:
+    """The outcome of one clearing: decisions, figures, baselines and the solve report.
+
+    ``placements`` has DESIGN.md's columns plus ``ask_eur``, ``carbon_fee_eur`` and
+    ``value_eur`` (EUR; ``payment_eur`` is empty until pricing exists); ``rejected`` has
+    ``bid_id``, ``reason`` and ``detail``.
+    """
+
+    placements: pl.DataFrame
+    rejected: pl.DataFrame
+    report: SolveReport
+    totals: Totals
+    baselines: dict[str, Totals]
+    carbon_price_eur_per_t: float
+    carbon_signal: str
+    emissions_cap_kg: float | None
+    window_start_utc: datetime
+    window_end_utc: datetime
+
+    def summary(self) -> dict[str, object]:
+        """summary.json's content: deterministic (no wall-clock figures)."""
+        r = self.report
+        by_reason = self.rejected.group_by("reason").len().sort("reason")
+        return {
+            "status": r.status.value,
+            "highs_status": r.highs_status,
+            "objective_eur": _r(r.objective_eur),
+            "bound_eur": _r(r.bound_eur),
+            "gap": _r(r.gap, 9),
+            "highs_bound_eur": None if r.highs_bound_eur is None else _r(r.highs_bound_eur),
+            "lagrangian_bound_eur": (None if r.lagrangian_bound_eur is None
+                                     else _r(r.lagrangian_bound_eur)),
+            "carbon_price_eur_per_t": self.carbon_price_eur_per_t,
+            "carbon_signal": self.carbon_signal,
+            "emissions_cap_kg": self.emissions_cap_kg,
+            "window_start_utc": f"{self.window_start_utc:%Y-%m-%dT%H:%MZ}",
+            "window_end_utc": f"{self.window_end_utc:%Y-%m-%dT%H:%MZ}",
+            "bids": self.totals.accepted + self.totals.rejected,
+            **_rounded(self.totals),
+            "rejected_by_reason": dict(by_reason.iter_rows()),
+            "model": {"candidates": r.candidates, "variables": r.size.variables,
+                      "constraints": r.size.constraints, "nonzeros": r.size.nonzeros},
+            "restricted": list(r.restrictions),
+            "warm_start": {"heuristic": r.warm_start, "welfare_eur": _r(r.warm_start_eur)},
+            "baselines": {name: _rounded(t) for name, t in self.baselines.items()},
+        }
+
+    def timings(self) -> dict[str, float]:
+        """timings.json's content: wall seconds per phase."""
+        return {f"{k}_s": round(v, 4) for k, v in self.report.seconds.items()}
+
+
+def _r(x: float, digits: int = 6) -> float:
+    return round(float(x), digits)
+
+
+def _rounded(t: Totals) -> dict[str, object]:
+    return {k: v if isinstance(v, int) else _r(v) for k, v in t.as_dict().items()}
+
+
+@dataclass
+class _Timer:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, phase: str, started: float) -> float:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - started
+        return now
+
+
+class Round:
+    """A market prepared for clearing: its arrays and candidates, and (after the first solve)
+    the Pyomo model held in HiGHS, so that solving again at another carbon price re-uses it.
+    """
+
+    def __init__(self, market: Market, options: SolveOptions | None = None,
+                 progress: Progress | None = None) -> None:
+        self.market = market
+        self.options = options or SolveOptions()
+        self.progress = progress or (lambda _msg: None)
+        started = time.perf_counter()
+        self.arrays: MarketArrays = market_arrays(market)
+        self.cands: Candidates = enumerate_candidates(market, self.arrays)
+        allowed = allowed_pools(market, self.arrays)
+        types = market.bid_options.group_by("bid_id").agg(pl.col("gpu_type"))
+        option_types = dict(zip(types["bid_id"], types["gpu_type"], strict=True))
+        self.has_pool = np.array([
+            any(self.arrays.pool_type[p] in option_types.get(b, []) for p in allowed[b])
+            for b in self.arrays.bid_ids
+        ])
+        self.prepare_s = time.perf_counter() - started
+        self._model_price: float | None = None
+        self._modelled: np.ndarray | None = None  # candidate indices held by the model
+        self._solver: PyomoHighs | None = None
+        self._restrictions: tuple[str, ...] = ()
+        self._build_s = 0.0
+
+    def limits(self) -> tuple[float, float]:
+        """HiGHS's time limit (s) and relative gap: options, else market.toml, else defaults."""
+        cfg = self.market.config
+        limit = self.options.time_limit_s or cfg.time_limit_s or DEFAULT_TIME_LIMIT_S
+        gap = self.options.mip_rel_gap
+        if gap is None:
+            gap = cfg.mip_rel_gap if cfg.mip_rel_gap is not None else DEFAULT_MIP_REL_GAP
+        return float(limit), float(gap)
+
+    def _heuristics(self, net: np.ndarray, idx: np.ndarray, prices: LagrangianBound | None,
+                    cap_kg: float | None) -> tuple[str, np.ndarray]:
+        """The best greedy clearing over candidates ``idx``: (name, candidate indices)."""
+        sub = self.cands.subset(idx)
+        sub_net = net[idx]
+        orders = {"value_density_greedy": np.argsort(-(sub_net / (sub.gpus * sub.duration)),
+                                                     kind="stable")}
+        if prices is not None:
+            rp = reduced_profit(sub, sub_net, prices.prices_eur_per_gpu_hour,
+                                prices.emissions_price_eur_per_kg)
+            orders["lagrangian_priced_greedy"] = np.argsort(-rp, kind="stable")
+        if cap_kg is not None:
+            orders["low_carbon_greedy"] = np.argsort(sub.emissions_kg / sub_net, kind="stable")
+        best = ("none", np.zeros(0, dtype=np.int64), 0.0)
+        for name, order in orders.items():
+            chosen = ordered_greedy(sub, self.arrays, order, sub_net, cap_kg)
+            welfare = float(sub_net[chosen].sum())
+            if welfare > best[2]:
+                best = (name, idx[chosen], welfare)
+        return best[0], best[1]
+
+    def _select(self, net: np.ndarray, bound: LagrangianBound, warm: np.ndarray) -> np.ndarray:
+        """The candidates the model holds (module docstring) and the restriction, if any."""
+        positive = np.flatnonzero(net > 0)
+        limit = self.options.max_model_nonzeros
+        weight = self.cands.duration[positive] + 1  # nonzeros each binary may bring
+        if weight.sum() <= limit:
+            self._restrictions = ()
+            return positive
+        rp = reduced_profit(self.cands, net, bound.prices_eur_per_gpu_hour,
+                            bound.emissions_price_eur_per_kg)[positive]
+        best = np.full(len(self.arrays.bid_ids), -np.inf)
+        np.maximum.at(best, self.cands.bid[positive], rp)
+        loss = rp - np.maximum(best[self.cands.bid[positive]], 0.0)
+        order = np.argsort(-loss, kind="stable")
+        keep = order[np.cumsum(weight[order]) <= limit]
+        chosen = np.union1d(positive[keep], warm)
+        self._restrictions = (
+            f"the model holds {chosen.size} of the {positive.size} profitable candidates: "
+            f"those losing least reduced profit against their bid's best at the Lagrangian "
+            f"prices (max_model_nonzeros={limit}), plus the warm start's; bound_eur is valid "
+            "for the whole market",
+        )
+        return chosen
+
+    def clear(self, carbon_price_eur_per_t: float | None = None,
+              emissions_cap_kg: float | None = None) -> Clearing:
+        """Clear the round at a carbon price (default: options, then market.toml)."""
+        cfg = self.market.config
+        price = carbon_price_eur_per_t
+        if price is None:
+            price = self.options.carbon_price_eur_per_t
+        if price is None:
+            price = cfg.carbon_price_eur_per_t
+        if not price >= 0:
+            raise MarketInputError("carbon price must be >= 0 EUR per tonne CO2eq")
+        if emissions_cap_kg is not None and not emissions_cap_kg >= 0:
+            raise MarketInputError("emissions cap must be >= 0 kg CO2eq")
+        timer = _Timer({"candidates": self.prepare_s if self._solver is None else 0.0})
+        cands, arrays = self.cands, self.arrays
+        net = cands.net_eur(price)
+
+        started = time.perf_counter()
+        baselines: dict[str, Totals] = {}
+        if self.options.baselines:
+            self.progress("baselines")
+            baselines = {
+                "carbon_blind_greedy": totals(cands, carbon_blind_greedy(cands, arrays),
+                                              arrays, price),
+                "carbon_aware_greedy": totals(cands, carbon_aware_greedy(cands, arrays, price),
+                                              arrays, price),
+            }
+        started = timer.add("baselines", started)
+
+        self.progress("bound")
+        positive = np.flatnonzero(net > 0)
+        _, first = self._heuristics(net, positive, None, emissions_cap_kg)
+        bound = lagrangian_bound(
+            cands.subset(positive), arrays, net[positive], emissions_cap_kg=emissions_cap_kg,
+            target_eur=float(net[first].sum()), iterations=self.options.bound_iterations)
+        started = timer.add("bound", started)
+        warm_name, warm = self._heuristics(net, positive, bound, emissions_cap_kg)
+        started = timer.add("warm_start", started)
+
+        if self._solver is not None and (self._model_price is None or price < self._model_price
+                                         or emissions_cap_kg is not None):
+            self._solver = None  # the held model may lack candidates profitable at this price
+        if self._solver is None:
+            self.progress("build")
+            self._modelled = self._select(net, bound, warm)
+            f = formulate(cands.subset(self._modelled), arrays, emissions_cap_kg)
+            model = build_model(f, price)
+            self._size = ModelSize(f.variables, f.constraints, f.nonzeros)
+            started = timer.add("build", started)
+            limit, gap = self.limits()
+            self._solver = PyomoHighs(model, self.options, limit, gap)
+            self._model_price = price
+            timer.seconds["handover"] = self._solver.handover_s
+            started = time.perf_counter()
+        else:
+            self._solver.model.carbon_price.set_value(price)
+            timer.seconds["build"] = timer.seconds["handover"] = 0.0
+        modelled = self._modelled
+        assert modelled is not None
+        position = np.full(len(cands), -1, dtype=np.int64)
+        position[modelled] = np.arange(modelled.size)
+        warm_pos = position[warm]
+        if (warm_pos < 0).any():  # a re-used model may lack some: greedy over what it holds
+            warm_name, warm = self._heuristics(net, modelled[net[modelled] > 0], bound,
+                                               emissions_cap_kg)
+            warm_pos = position[warm]
+
+        limit, _ = self.limits()
+        self.progress(f"solve (HiGHS, time limit {limit:g} s)")
+        result = self._solver.solve(warm_pos)
+        timer.seconds["solve"] = result.solve_s
+        timer.seconds["extract"] = result.extract_s
+        started = time.perf_counter()
+        chosen = modelled[result.chosen]
+        objective = float(net[chosen].sum())
+        status = result.status
+        if objective < float(net[warm].sum()) - 1e-6:
+            chosen, objective = warm, float(net[warm].sum())  # never worse than the warm start
+
+        highs_bound = result.bound_eur
+        valid = bound.bound_eur
+        if self._restrictions:
+            left_out = np.setdiff1d(np.flatnonzero(net > 0), modelled)
+            if highs_bound is not None and left_out.size:
+                rp = reduced_profit(cands, net, bound.prices_eur_per_gpu_hour,
+                                    bound.emissions_price_eur_per_kg)
+                best = np.zeros(len(arrays.bid_ids))
+                np.maximum.at(best, cands.bid[np.flatnonzero(net > 0)],
+                              rp[np.flatnonzero(net > 0)])
+                worst_loss = float((rp[left_out] - best[cands.bid[left_out]]).max())
+                valid = min(valid, max(highs_bound, bound.bound_eur + worst_loss))
+        elif highs_bound is not None:
+            valid = min(valid, highs_bound)
+        valid = max(valid, objective)
+        if positive.size == 0:
+            status = SolveStatus.EMPTY
+
+        placements = self._placements(chosen, price)
+        room = None if emissions_cap_kg is None else emissions_cap_kg - float(
+            cands.emissions_kg[chosen].sum())
+        rejected = rejection_reasons(cands, arrays, chosen, net, self.has_pool,
+                                     cfg.window_start_utc, room)
+        timer.add("reasons", started)
+        report = SolveReport(
+            status=status, highs_status=result.highs_status, objective_eur=objective,
+            bound_eur=valid, highs_bound_eur=highs_bound,
+            lagrangian_bound_eur=bound.bound_eur, gap=relative_gap(objective, valid),
+            size=self._size, candidates=len(cands), seconds=timer.seconds,
+            restrictions=self._restrictions, warm_start=warm_name,
+            warm_start_eur=float(net[warm].sum()),
+        )
+        return Clearing(
+            placements=placements, rejected=rejected, report=report,
+            totals=totals(cands, chosen, arrays, price), baselines=baselines,
+            carbon_price_eur_per_t=float(price), carbon_signal=cfg.carbon_signal,
+            emissions_cap_kg=emissions_cap_kg, window_start_utc=cfg.window_start_utc,
+            window_end_utc=cfg.window_end_utc,
+        )
+
+    def _placements(self, chosen: np.ndarray, price: float) -> pl.DataFrame:
+        c, a = self.cands.subset(chosen), self.arrays
+        start = self.market.config.window_start_utc
+        return pl.DataFrame({
+            "bid_id": [a.bid_ids[b] for b in c.bid],
+            "site_id": [a.pool_site[p] for p in c.pool],
+            "gpu_type": [a.pool_type[p] for p in c.pool],
+            "start_utc": [start + timedelta(hours=int(s)) for s in c.start],
+            "end_utc": [start + timedelta(hours=int(s + d)) for s, d in zip(c.start, c.duration,
+                                                                            strict=True)],
+            "gpus": c.gpus,
+            "energy_kwh": c.energy_kwh,
+            "emissions_kg": c.emissions_kg,
+            "energy_cost_eur": c.energy_cost_eur,
+            "ask_eur": c.ask_eur,
+            "carbon_fee_eur": price * c.emissions_kg / 1000.0,
+            "value_eur": c.value_eur,
+            "payment_eur": [None] * len(c),
+        }, schema=PLACEMENT_SCHEMA).sort("bid_id")
+
+
+def clear(market: Market, options: SolveOptions | None = None,
+          progress: Progress | None = None) -> Clearing:
+    """Clear one market round (see the module docstring)."""
+    options = options or SolveOptions()
+    return Round(market, options, progress).clear(options.carbon_price_eur_per_t,
+                                                  options.emissions_cap_kg)
+
+
+__all__ = ["BASELINES", "Clearing", "Round", "clear"]

@@ -1,0 +1,99 @@
+"""What a solve is asked to do (:class:`SolveOptions`) and how it ended (:class:`SolveReport`).
+
+Money in EUR, times in seconds, gaps as fractions (0.01 = 1 %). ``gap`` is always
+``(bound_eur - objective_eur) / max(|objective_eur|, 1 EUR)`` where ``bound_eur`` is an upper
+bound on ``welfare_eur`` that is valid for the whole, unrestricted market of the round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+#: Defaults when neither the caller nor market.toml sets a limit.
+DEFAULT_TIME_LIMIT_S = 60.0
+DEFAULT_MIP_REL_GAP = 0.01
+
+
+class SolveStatus(StrEnum):
+    """How the solve ended; mapped explicitly from HiGHS's model status in optim.solver."""
+
+    OPTIMAL = "optimal"  # proven optimal within the requested relative gap
+    TIME_LIMIT = "time_limit"  # stopped at the time limit with an incumbent
+    ITERATION_LIMIT = "iteration_limit"  # stopped at a node/iteration/solution limit
+    INTERRUPTED = "interrupted"  # stopped by the user (Ctrl-C) with an incumbent
+    EMPTY = "empty"  # nothing to decide: no bid has a profitable placement
+    INFEASIBLE = "infeasible"  # cannot happen for a well-formed market (reject-all is feasible)
+    UNBOUNDED = "unbounded"
+    ERROR = "error"
+
+
+#: Statuses whose incumbent is a valid, usable clearing.
+USABLE = frozenset({SolveStatus.OPTIMAL, SolveStatus.TIME_LIMIT, SolveStatus.ITERATION_LIMIT,
+                    SolveStatus.INTERRUPTED, SolveStatus.EMPTY})
+
+
+@dataclass(frozen=True, slots=True)
+class SolveOptions:
+    """Limits and overrides for one clearing.
+
+    ``time_limit_s`` bounds HiGHS's branch-and-bound (seconds); ``mip_rel_gap`` is the
+    relative gap at which HiGHS may stop; ``threads`` HiGHS threads (None: HiGHS decides);
+    ``carbon_price_eur_per_t`` overrides market.toml's price (EUR per tonne CO2eq);
+    ``emissions_cap_kg`` caps the round's total emissions (kg CO2eq of the market's signal);
+    ``seed`` is HiGHS's random seed, so a run can be repeated. ``baselines`` computes both
+    baselines too; ``bound_iterations`` caps the Lagrangian bound's subgradient steps;
+    ``max_model_nonzeros`` caps the model handed to HiGHS (see optim.clearing).
+    """
+
+    time_limit_s: float | None = None
+    mip_rel_gap: float | None = None
+    threads: int | None = None
+    carbon_price_eur_per_t: float | None = None
+    emissions_cap_kg: float | None = None
+    seed: int = 0
+    baselines: bool = True
+    bound_iterations: int = 300
+    max_model_nonzeros: int = 2_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSize:
+    """Size of the model handed to HiGHS."""
+
+    variables: int
+    constraints: int
+    nonzeros: int
+
+
+@dataclass(frozen=True, slots=True)
+class SolveReport:
+    """The typed outcome of a clearing's solve.
+
+    ``objective_eur`` is the incumbent's ``welfare_eur``; ``bound_eur`` an upper bound valid
+    for the whole market (the better of HiGHS's proven bound and the Lagrangian bound);
+    ``highs_bound_eur`` is HiGHS's own. ``seconds`` holds wall seconds per phase: ``build``
+    (Pyomo model), ``handover`` (Pyomo to HiGHS), ``solve`` (HiGHS), ``extract`` (reading
+    values back) and the phases before and after (``candidates``, ``bound``, ``baselines``,
+    ``reasons``). ``restrictions`` says what, if anything, the model left out of the
+    market; empty means the model is the whole market.
+    """
+
+    status: SolveStatus
+    highs_status: str
+    objective_eur: float
+    bound_eur: float
+    highs_bound_eur: float | None
+    lagrangian_bound_eur: float | None
+    gap: float
+    size: ModelSize
+    candidates: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    restrictions: tuple[str, ...] = ()
+    warm_start: str = ""
+    warm_start_eur: float = 0.0
+
+
+def relative_gap(objective_eur: float, bound_eur: float) -> float:
+    """``(bound - objective) / max(|objective|, 1 EUR)``, never below 0."""
+    return max(0.0, (bound_eur - objective_eur) / max(abs(objective_eur), 1.0))

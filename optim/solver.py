@@ -1,0 +1,155 @@
+"""Every call into HiGHS lives here: the Pyomo model through Pyomo's persistent HiGHS
+interface (``pyomo.contrib.appsi``), and the raw highspy build the benchmark compares it with.
+
+HiGHS's model status is mapped explicitly to :class:`optim.options.SolveStatus`, and the
+status is checked before any value is read: a time-limit stop with an incumbent is a valid
+result; a stop without one raises :class:`optim.errors.SolveError`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.contrib.appsi.solvers import Highs
+
+from optim.errors import SolveError
+from optim.formulation import Formulation
+from optim.model import chosen_of, set_values
+from optim.options import SolveOptions, SolveStatus
+
+_STATUS = {
+    highspy.HighsModelStatus.kOptimal: SolveStatus.OPTIMAL,
+    highspy.HighsModelStatus.kTimeLimit: SolveStatus.TIME_LIMIT,
+    highspy.HighsModelStatus.kIterationLimit: SolveStatus.ITERATION_LIMIT,
+    highspy.HighsModelStatus.kSolutionLimit: SolveStatus.ITERATION_LIMIT,
+    highspy.HighsModelStatus.kObjectiveBound: SolveStatus.ITERATION_LIMIT,
+    highspy.HighsModelStatus.kObjectiveTarget: SolveStatus.ITERATION_LIMIT,
+    highspy.HighsModelStatus.kInterrupt: SolveStatus.INTERRUPTED,
+    highspy.HighsModelStatus.kHighsInterrupt: SolveStatus.INTERRUPTED,
+    highspy.HighsModelStatus.kModelEmpty: SolveStatus.EMPTY,
+    highspy.HighsModelStatus.kInfeasible: SolveStatus.INFEASIBLE,
+    highspy.HighsModelStatus.kUnbounded: SolveStatus.UNBOUNDED,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: SolveStatus.UNBOUNDED,
+}
+
+
+def map_status(status: highspy.HighsModelStatus) -> SolveStatus:
+    """HiGHS's model status as ours; anything unlisted (load, presolve, memory…) is ERROR."""
+    return _STATUS.get(status, SolveStatus.ERROR)
+
+
+@dataclass(frozen=True, slots=True)
+class SolverResult:
+    """One HiGHS run: status, incumbent welfare and proven bound (EUR), chosen positions."""
+
+    status: SolveStatus
+    highs_status: str
+    objective_eur: float
+    bound_eur: float | None
+    chosen: np.ndarray
+    handover_s: float
+    solve_s: float
+    extract_s: float
+
+
+def _highs_options(options: SolveOptions) -> dict[str, object]:
+    out: dict[str, object] = {"random_seed": int(options.seed), "output_flag": False}
+    if options.threads:
+        out["threads"] = int(options.threads)
+    return out
+
+
+class PyomoHighs:
+    """A Pyomo clearing model held in HiGHS between solves (persistent: re-solves after a
+    parameter change update coefficients instead of handing the whole model over again)."""
+
+    def __init__(self, model: pyo.ConcreteModel, options: SolveOptions,
+                 time_limit_s: float, mip_rel_gap: float) -> None:
+        self.model = model
+        self.opt = Highs()
+        self.opt.config.load_solution = False
+        self.opt.config.stream_solver = False
+        self.opt.config.time_limit = max(float(time_limit_s), 0.01)
+        self.opt.config.mip_gap = float(mip_rel_gap)
+        self.opt.highs_options = _highs_options(options)
+        # Nothing but parameters ever changes after the hand-over: skip the other scans.
+        update = self.opt.update_config
+        update.check_for_new_or_removed_constraints = False
+        update.check_for_new_or_removed_vars = False
+        update.check_for_new_or_removed_params = False
+        update.check_for_new_objective = False
+        update.update_constraints = False
+        update.update_vars = False
+        update.update_named_expressions = False
+        update.update_objective = False
+        update.update_params = True
+        started = time.perf_counter()
+        self.opt.set_instance(model)
+        self.handover_s = time.perf_counter() - started
+
+    def solve(self, warm_start: np.ndarray | None) -> SolverResult:
+        """Run HiGHS (from ``warm_start`` positions when given) and read the result back."""
+        self.opt.config.warmstart = warm_start is not None
+        if warm_start is not None:
+            set_values(self.model, warm_start)
+        started = time.perf_counter()
+        results = self.opt.solve(self.model)
+        solved = time.perf_counter()
+        # Pyomo maps HiGHS's status to its own enum; we map HiGHS's own code explicitly.
+        raw = self.opt._solver_model.getModelStatus()
+        status = map_status(raw)
+        if status not in (SolveStatus.OPTIMAL, SolveStatus.TIME_LIMIT,
+                          SolveStatus.ITERATION_LIMIT, SolveStatus.INTERRUPTED):
+            raise SolveError(f"HiGHS stopped with status {raw.name}; no clearing was produced. "
+                             "Check the bundle with gridbridge market validate and report it")
+        if results.best_feasible_objective is None:
+            raise SolveError(
+                f"HiGHS stopped ({raw.name}) before it found any feasible clearing; "
+                "raise --time-limit"
+            )
+        results.solution_loader.load_vars()
+        chosen = chosen_of(self.model)
+        bound = results.best_objective_bound
+        return SolverResult(
+            status=status, highs_status=raw.name,
+            objective_eur=float(results.best_feasible_objective),
+            bound_eur=None if bound is None or not np.isfinite(bound) else float(bound),
+            chosen=chosen, handover_s=self.handover_s, solve_s=solved - started,
+            extract_s=time.perf_counter() - solved,
+        )
+
+
+def raw_highs_build(f: Formulation, carbon_price_eur_per_t: float) -> tuple[highspy.Highs, float]:
+    """The same model passed straight from arrays to highspy; returns it and the seconds."""
+    started = time.perf_counter()
+    n = f.variables
+    blocks = [f.one_per_bid, f.capacity]
+    start = np.concatenate([b.start[:-1] + off for b, off in
+                            zip(blocks, np.cumsum([0, blocks[0].nonzeros]), strict=True)])
+    index = np.concatenate([b.index for b in blocks])
+    coef = np.concatenate([b.coef for b in blocks])
+    upper = np.concatenate([b.upper for b in blocks])
+    if f.emissions_cap_kg is not None:
+        start = np.r_[start, index.shape[0]]
+        index = np.r_[index, np.arange(n)]
+        coef = np.r_[coef, f.cands.emissions_kg]
+        upper = np.r_[upper, f.emissions_cap_kg]
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, upper.shape[0]
+    lp.sense_ = highspy.ObjSense.kMaximize
+    lp.col_cost_ = f.objective(carbon_price_eur_per_t)
+    lp.col_lower_, lp.col_upper_ = np.zeros(n), np.ones(n)
+    lp.row_lower_, lp.row_upper_ = np.full(upper.shape[0], -highspy.kHighsInf), upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = np.r_[start, index.shape[0]].astype(np.int32)
+    lp.a_matrix_.index_ = index.astype(np.int32)
+    lp.a_matrix_.value_ = coef
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * n
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.passModel(lp)
+    return h, time.perf_counter() - started
