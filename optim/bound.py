@@ -74,7 +74,8 @@ def lagrangian_bound(
     best = (np.inf, prices, sigma)
     theta, stall = 1.0, 0
     used = 0
-    for used in range(1, iterations + 1):
+    while used < iterations:
+        used += 1
         rp = reduced_profit(cands, net_eur, prices, sigma)
         top = np.maximum.reduceat(rp, starts)
         bound = float((prices * cap).sum() + np.maximum(top, 0.0).sum())

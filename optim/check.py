@@ -187,9 +187,9 @@ def check_clearing(
 
     hourly, hourly_problems = _explode_hours(place, market)
     problems += hourly_problems
-    problems += _check_capacity(hourly, market)
+    problems += _check_capacity(hourly)
     figures = _recompute(place, hourly, bids, market, carbon_price)
-    problems += _check_figures(place, figures, market, bad_type_rows)
+    problems += _check_figures(place, figures, bad_type_rows)
 
     totals = _totals(place_all.height, rej_all.height, figures)
     if summary is not None:
@@ -382,7 +382,7 @@ def _check_membership(
 
 def _check_options(
     place: pl.DataFrame, bids: pl.DataFrame, market: Market
-) -> tuple[list[str], set[int]]:
+) -> tuple[list[str], pl.DataFrame]:
     """Rule 2: GPU type and duration of one option, whole hours, the bid's GPU count.
 
     Also returns the rows whose GPU type is not an option of their bid, so that a missing
@@ -424,7 +424,7 @@ def _check_options(
             f"bid {row['bid_id']} is placed with {row['gpus']} GPUs at site {row['site_id']} "
             f"({_span(row)}) but it bids for {row['bid_gpus']} GPUs"
         )
-    return out, set(bad_type["_row"].to_list())
+    return out, bad_type.select("_row")
 
 
 def _check_times(place: pl.DataFrame, bids: pl.DataFrame, market: Market) -> list[str]:
@@ -561,7 +561,7 @@ def _explode_hours(place: pl.DataFrame, market: Market) -> tuple[pl.DataFrame, l
     return hourly, out
 
 
-def _check_capacity(hourly: pl.DataFrame, market: Market) -> list[str]:
+def _check_capacity(hourly: pl.DataFrame) -> list[str]:
     """Rule 5: placed GPUs per (site, GPU type, hour) fit ``gpus_available`` (no row = 0)."""
     used = (
         hourly.group_by("site_id", "gpu_type", "hour_utc")
@@ -638,7 +638,7 @@ def _recompute(
 
 
 def _check_figures(
-    place: pl.DataFrame, figures: pl.DataFrame, market: Market, bad_type_rows: set[int]
+    place: pl.DataFrame, figures: pl.DataFrame, bad_type_rows: pl.DataFrame
 ) -> list[str]:
     """Rule 6: each placement's reported figures equal the recomputation (see tolerances)."""
     out: list[str] = []
@@ -651,11 +651,8 @@ def _check_figures(
             f"(bid {row['bid_id']} at site {row['site_id']}); its figures cannot be checked"
         )
     unknown_type = frame.filter(
-        pl.col("exploded")
-        & ~pl.col("has_static")
-        & pl.col("zone").is_not_null()
-        & ~pl.col("_row").is_in(pl.Series(sorted(bad_type_rows), dtype=pl.UInt32))
-    )
+        pl.col("exploded") & ~pl.col("has_static") & pl.col("zone").is_not_null()
+    ).join(bad_type_rows, on="_row", how="anti")
     for row in unknown_type.iter_rows(named=True):
         out.append(
             f"GPU type {row['gpu_type']} of bid {row['bid_id']} at site {row['site_id']} is "

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from gridbridge import __version__
-from gridbridge.cli import data, market
+from gridbridge.cli import clearing, data, market
 from gridbridge.errors import GridBridgeError
 
 app = typer.Typer(
@@ -25,6 +25,9 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(market.app, name="market")
+app.command("clear")(clearing.clear_command)
+app.command("check")(clearing.check_command)
+app.command("frontier")(clearing.frontier_command)
 
 
 @app.command()

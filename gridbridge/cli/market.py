@@ -34,10 +34,20 @@ def make(
     ),
     signal: Annotated[str, typer.Option(help="Carbon signal: direct or lifecycle.")] = "direct",
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    sites: Annotated[int | None, typer.Option(
+        help="Number of sites, 1 to 256: fewer than the dataset's picks them round-robin over "
+             "zones, more adds copies (SITE-C2, ...). Default: the dataset's sites.",
+        show_default=False,
+    )] = None,
+    hours: Annotated[int | None, typer.Option(
+        help="Window length in hours from the week's Monday 00:00 UTC, 1 to 8784 "
+             "(336 = two weeks). Default: 168 (one week).",
+        show_default=False,
+    )] = None,
 ) -> None:
-    """Build a market bundle for one week from a dataset."""
+    """Build a market bundle for one week (or --hours hours) from a dataset."""
     options = MakerOptions(week=week, bids=bids, seed=seed, carbon_price_eur_per_t=carbon_price,
-                           carbon_signal=signal)
+                           carbon_signal=signal, sites=sites, hours=hours)
     market = make_market(dataset, options)
     write_bundle(market, out, fmt=fmt)
     console.print(f"wrote {out}: {market.sites.height} sites, "

@@ -19,6 +19,7 @@ each row of :func:`good_rows`.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -206,7 +207,8 @@ def test_summary_carbon_price_overrides_the_market(market: Market) -> None:
     for r, fee in zip(rows, (0.14, 0.12, 0.06), strict=True):
         r["carbon_fee_eur"] = fee
     summary = good_summary() | {"carbon_price_eur_per_t": 50.0, "carbon_fee_eur": 0.32,
-                                "welfare_eur": 87.56, "objective_eur": 87.56}
+                                "welfare_eur": 87.56, "objective_eur": 87.56,
+                                "bound_eur": 87.56}
     report = check_clearing(market, placements(rows, extra=True), rejected("B4"), summary)
     assert report.ok, report.problems
     assert report.totals["welfare_eur"] == pytest.approx(87.56)
@@ -366,6 +368,16 @@ def test_spaces_in_allowed_list_are_ignored(market: Market) -> None:
 def test_unknown_site(market: Market) -> None:
     report = check(market, with_row("B1", site_id="XX-9"))
     has(report, "bid B1 is placed at unknown site XX-9")
+
+
+def test_missing_market_rows_are_reported(market: Market) -> None:
+    # A market without KR's grid row at hour 4 or A100's it_kw cannot price B2 (A100, 3-5).
+    no_grid = replace(market, grid=market.grid.filter(
+        (pl.col("zone") != "KR") | (pl.col("hour_utc") != at(4))))
+    has(check(no_grid), "no grid row for zone KR at hour 2023-07-03T04:00Z", "bid B2")
+    no_type = replace(market, gpus=market.gpus.filter(pl.col("gpu_type") != "A100"))
+    problem = only_problem(check(no_type))
+    assert problem.startswith("GPU type A100 of bid B2 at site KR-1 is not in the market's gpus")
 
 
 # --- rule 5: capacity --------------------------------------------------------------------------

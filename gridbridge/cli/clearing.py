@@ -1,0 +1,177 @@
+"""``gridbridge clear``, ``gridbridge check`` and ``gridbridge frontier``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gridbridge.bundle import read_bundle
+from gridbridge.clearing import read_clearing, write_clearing, write_frontier
+from gridbridge.errors import InputError
+from optim.check import check_clearing
+from optim.clearing import BASELINES, Clearing, clear
+from optim.frontier import frontier
+from optim.options import SolveOptions
+
+console = Console(highlight=False, stderr=False)
+if not console.is_terminal:
+    console = Console(highlight=False, width=160)
+err = Console(stderr=True, highlight=False)
+
+ROWS = (("welfare_eur", "welfare (EUR)"), ("surplus_eur", "surplus (EUR)"),
+        ("accepted", "bids accepted"), ("gpu_hours", "GPU-hours"), ("work_h", "work (GPU-h)"),
+        ("energy_kwh", "energy (kWh)"), ("emissions_kg", "emissions (kg CO2eq)"),
+        ("kg_per_work_h", "kg CO2eq per work-hour"), ("kg_per_gpu_hour", "kg CO2eq per GPU-hour"),
+        ("energy_cost_eur", "energy cost (EUR)"), ("ask_eur", "asks (EUR)"))
+
+
+class _Progress:
+    """Phase messages on stderr, shown only once a solve has run longer than a second."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.status = err.status("clearing…")
+        self.shown = False
+
+    def __call__(self, phase: str) -> None:
+        if not self.shown and time.perf_counter() - self.started > 1.0:
+            self.status.start()
+            self.shown = True
+        self.status.update(f"clearing: {phase} ({time.perf_counter() - self.started:.0f} s)")
+        if not self.shown and phase.startswith("solve"):
+            self.status.start()  # the solve is the long phase: show it from its start
+            self.shown = True
+
+    def stop(self) -> None:
+        self.status.stop()
+
+
+def _options(carbon_price: float | None, emissions_cap: float | None, time_limit: float | None,
+             mip_gap: float | None, threads: int | None) -> SolveOptions:
+    if carbon_price is not None and not carbon_price >= 0:
+        raise InputError("--carbon-price must be >= 0 (EUR per tonne CO2eq)")
+    if emissions_cap is not None and not emissions_cap >= 0:
+        raise InputError("--emissions-cap must be >= 0 (tonnes CO2eq for the round)")
+    if time_limit is not None and not time_limit > 0:
+        raise InputError("--time-limit must be > 0 seconds")
+    if mip_gap is not None and not 0 <= mip_gap < 1:
+        raise InputError("--mip-gap must be a fraction in [0, 1), e.g. 0.01 for 1 %")
+    if threads is not None and threads < 1:
+        raise InputError("--threads must be at least 1")
+    return SolveOptions(
+        time_limit_s=time_limit, mip_rel_gap=mip_gap, threads=threads,
+        carbon_price_eur_per_t=carbon_price,
+        emissions_cap_kg=None if emissions_cap is None else emissions_cap * 1000.0,
+    )
+
+
+def _comparison(c: Clearing) -> Table:
+    table = Table(title=f"clearing at {c.carbon_price_eur_per_t:g} EUR/t CO2eq "
+                  f"({c.carbon_signal} signal)", title_justify="left")
+    table.add_column("figure")
+    for name in ("optimum", *BASELINES):
+        table.add_column(name.replace("_", " "), justify="right")
+    figures = [c.totals.as_dict(), *(c.baselines[b].as_dict() for b in BASELINES
+                                     if b in c.baselines)]
+    for key, label in ROWS:
+        table.add_row(label, *(f"{f[key]:,.3f}" if key.startswith("kg_per") else
+                               f"{f[key]:,.0f}" if key == "accepted" else f"{f[key]:,.2f}"
+                               for f in figures))
+    return table
+
+
+def clear_command(
+    bundle: Annotated[Path, typer.Argument(help="Market bundle folder.")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: the bundle).")] = None,
+    carbon_price: Annotated[float | None, typer.Option(
+        help="EUR per tonne CO2eq (default: market.toml).")] = None,
+    emissions_cap: Annotated[float | None, typer.Option(
+        help="Cap on the round's emissions, tonnes CO2eq.")] = None,
+    time_limit: Annotated[float | None, typer.Option(
+        help="HiGHS time limit, seconds (default: market.toml, else 60).")] = None,
+    mip_gap: Annotated[float | None, typer.Option(
+        help="Relative MIP gap to stop at, a fraction (default: market.toml, else 0.01).")] = None,
+    threads: Annotated[int | None, typer.Option(help="HiGHS threads.")] = None,
+) -> None:
+    """Clear a market bundle: placements.csv, rejected.csv, summary.json, timings.json."""
+    options = _options(carbon_price, emissions_cap, time_limit, mip_gap, threads)
+    started = time.perf_counter()
+    market = read_bundle(bundle)
+    progress = _Progress()
+    try:
+        clearing = clear(market, options, progress)
+    finally:
+        progress.stop()
+    target = out or bundle
+    write_clearing(clearing, target)
+    r = clearing.report
+    console.print(_comparison(clearing))
+    console.print(
+        f"status {r.status.value}: welfare {r.objective_eur:,.2f} EUR, valid bound "
+        f"{r.bound_eur:,.2f} EUR, gap {r.gap:.2%}; {clearing.totals.accepted} accepted, "
+        f"{clearing.totals.rejected} rejected; model {r.size.variables:,} binaries, "
+        f"{r.size.constraints:,} rows, {r.size.nonzeros:,} non-zeros"
+    )
+    for note in r.restrictions:
+        console.print(f"restricted: {note}")
+    console.print(f"wrote {target} in {time.perf_counter() - started:.1f} s")
+
+
+def check_command(
+    bundle: Annotated[Path, typer.Argument(help="Market bundle folder.")],
+    out: Annotated[Path, typer.Argument(help="Folder holding the clearing's files.")],
+) -> None:
+    """Re-verify a clearing from scratch: every constraint and every reported figure."""
+    market = read_bundle(bundle)
+    files = read_clearing(out)
+    report = check_clearing(market, files.placements, files.rejected, files.summary)
+    report.raise_if_failed()
+    console.print(f"{out}: clearing is feasible and its figures add up "
+                  f"({files.placements.height} placements, {files.rejected.height} rejected)")
+
+
+def _prices(text: str) -> list[float]:
+    try:
+        prices = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise InputError("--carbon-prices must be numbers separated by commas, "
+                         "e.g. 0,100,400,1600") from None
+    if not prices or any(not p >= 0 for p in prices):
+        raise InputError("--carbon-prices must be one or more numbers >= 0 (EUR per tonne)")
+    return prices
+
+
+def frontier_command(
+    bundle: Annotated[Path, typer.Argument(help="Market bundle folder.")],
+    carbon_prices: Annotated[str, typer.Option(
+        help="Carbon prices, EUR per tonne CO2eq, comma-separated.")] = "0,100,400,1600,3200,6400",
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: the bundle).")] = None,
+    time_limit: Annotated[float | None, typer.Option(
+        help="HiGHS time limit per solve, seconds.")] = None,
+    mip_gap: Annotated[float | None, typer.Option(help="Relative MIP gap, a fraction.")] = None,
+) -> None:
+    """Solve once per carbon price and write frontier.csv (the cost–carbon trade-off)."""
+    prices = _prices(carbon_prices)
+    options = _options(None, None, time_limit, mip_gap, None)
+    market = read_bundle(bundle)
+    progress = _Progress()
+    try:
+        frame = frontier(market, prices, options, progress)
+    finally:
+        progress.stop()
+    path = write_frontier(frame, out or bundle)
+    table = Table(title="cost–carbon trade-off", title_justify="left")
+    for col in ("EUR/t", "method", "welfare EUR", "surplus EUR", "t CO2eq", "kg/work-h", "gap"):
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for row in frame.iter_rows(named=True):
+        table.add_row(f"{row['carbon_price_eur_per_t']:g}", row["method"],
+                      f"{row['welfare_eur']:,.0f}", f"{row['surplus_eur']:,.0f}",
+                      f"{row['emissions_kg'] / 1000:,.2f}", f"{row['kg_per_work_h']:.4f}",
+                      "" if row["gap"] is None else f"{row['gap']:.2%}")
+    console.print(table)
+    console.print(f"wrote {path}")
