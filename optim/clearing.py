@@ -49,7 +49,7 @@ from optim.options import (
     relative_gap,
 )
 from optim.reasons import rejection_reasons
-from optim.solver import PyomoHighs
+from optim.solver import PyomoHighs, SolverResult
 
 BASELINES = ("carbon_blind_greedy", "carbon_aware_greedy")
 Progress = Callable[[str], None]
@@ -254,37 +254,16 @@ class Round:
         warm_name, warm = self._heuristics(net, positive, bound, emissions_cap_kg)
         started = timer.add("warm_start", started)
 
-        if self._solver is not None and (self._model_price is None or price < self._model_price
-                                         or emissions_cap_kg is not None):
-            self._solver = None  # the held model may lack candidates profitable at this price
-        if self._solver is None:
-            self.progress("build")
-            self._modelled = self._select(net, bound, warm)
-            f = formulate(cands.subset(self._modelled), arrays, emissions_cap_kg)
-            model = build_model(f, price)
-            self._size = ModelSize(f.variables, f.constraints, f.nonzeros)
-            started = timer.add("build", started)
-            limit, gap = self.limits()
-            self._solver = PyomoHighs(model, self.options, limit, gap)
-            self._model_price = price
-            timer.seconds["handover"] = self._solver.handover_s
-            started = time.perf_counter()
-        else:
-            self._solver.model.carbon_price.set_value(price)
+        if positive.size == 0:
+            # Nothing can add welfare: rejecting every bid is optimal, no model is needed.
+            result = SolverResult(SolveStatus.EMPTY, "not run: no profitable candidate", 0.0,
+                                  0.0, np.zeros(0, dtype=np.int64), 0.0, 0.0, 0.0)
+            modelled = positive
             timer.seconds["build"] = timer.seconds["handover"] = 0.0
-        modelled = self._modelled
-        assert modelled is not None
-        position = np.full(len(cands), -1, dtype=np.int64)
-        position[modelled] = np.arange(modelled.size)
-        warm_pos = position[warm]
-        if (warm_pos < 0).any():  # a re-used model may lack some: greedy over what it holds
-            warm_name, warm = self._heuristics(net, modelled[net[modelled] > 0], bound,
-                                               emissions_cap_kg)
-            warm_pos = position[warm]
-
-        limit, _ = self.limits()
-        self.progress(f"solve (HiGHS, time limit {limit:g} s)")
-        result = self._solver.solve(warm_pos)
+            self._size = getattr(self, "_size", ModelSize(0, 0, 0))
+        else:
+            result, modelled, warm_name, warm = self._solve(
+                price, emissions_cap_kg, net, bound, warm_name, warm, timer, started)
         timer.seconds["solve"] = result.solve_s
         timer.seconds["extract"] = result.extract_s
         started = time.perf_counter()
@@ -333,6 +312,44 @@ class Round:
             emissions_cap_kg=emissions_cap_kg, window_start_utc=cfg.window_start_utc,
             window_end_utc=cfg.window_end_utc,
         )
+
+    def _solve(self, price: float, emissions_cap_kg: float | None, net: np.ndarray,
+               bound: LagrangianBound, warm_name: str, warm: np.ndarray, timer: _Timer,
+               started: float) -> tuple[SolverResult, np.ndarray, str, np.ndarray]:
+        """Build (or re-use) the model, warm-start it and run HiGHS."""
+        cands, arrays = self.cands, self.arrays
+        if self._solver is not None and (self._model_price is None or price < self._model_price
+                                         or emissions_cap_kg is not None):
+            self._solver = None  # the held model may lack candidates profitable at this price
+        if self._solver is None:
+            self.progress("build")
+            self._modelled = self._select(net, bound, warm)
+            f = formulate(cands.subset(self._modelled), arrays, emissions_cap_kg)
+            model = build_model(f, price)
+            self._size = ModelSize(f.variables, f.constraints, f.nonzeros)
+            started = timer.add("build", started)
+            limit, gap = self.limits()
+            self._solver = PyomoHighs(model, self.options, limit, gap)
+            self._model_price = price
+            timer.seconds["handover"] = self._solver.handover_s
+            started = time.perf_counter()
+        else:
+            self._solver.model.carbon_price.set_value(price)
+            timer.seconds["build"] = timer.seconds["handover"] = 0.0
+        modelled = self._modelled
+        assert modelled is not None
+        position = np.full(len(cands), -1, dtype=np.int64)
+        position[modelled] = np.arange(modelled.size)
+        warm_pos = position[warm]
+        if (warm_pos < 0).any():  # a re-used model may lack some: greedy over what it holds
+            warm_name, warm = self._heuristics(net, modelled[net[modelled] > 0], bound,
+                                               emissions_cap_kg)
+            warm_pos = position[warm]
+
+        limit, _ = self.limits()
+        self.progress(f"solve (HiGHS, time limit {limit:g} s)")
+        result = self._solver.solve(warm_pos)
+        return result, modelled, warm_name, warm
 
     def _placements(self, chosen: np.ndarray, price: float) -> pl.DataFrame:
         c, a = self.cands.subset(chosen), self.arrays

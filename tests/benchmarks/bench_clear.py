@@ -1,0 +1,251 @@
+"""``make bench``: clearing end to end at four market sizes, and the Pyomo overhead.
+
+For each size (bids x sites x hours) a market is made from the W27 dataset and cleared with
+``Round(market, options).clear(...)`` exactly as :func:`optim.clearing.clear` does; the wall
+time around the ``Round`` constructor and ``clear`` is the end-to-end figure. The same model
+is then built straight from arrays with :func:`optim.solver.raw_highs_build` (highspy, no
+Pyomo) and the Pyomo build + hand-over is reported as a ratio to it, measured in the same
+run. Machines are shared and noisy, and every figure comes from one run: compare ratios and
+orders of magnitude, not single seconds. The issue's targets for L and XL are printed as
+plain-text checks ("holds" / "does not hold"); nothing here asserts or fails.
+
+    .venv/bin/python tests/benchmarks/bench_clear.py --sizes S,M --time-limit-scale 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from gridbridge.market import MakerOptions, make_market  # noqa: E402
+from optim.clearing import BASELINES, Round  # noqa: E402
+from optim.formulation import formulate  # noqa: E402
+from optim.options import USABLE, SolveOptions, SolveStatus  # noqa: E402
+from optim.solver import raw_highs_build  # noqa: E402
+
+DATASET = ROOT / "datasets" / "bridge-2023"
+WEEK = "2023-W27"
+THREADS = 2
+PHASES = ("candidates", "baselines", "bound", "warm_start", "build", "handover", "solve",
+          "extract", "reasons")
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    name: str
+    bids: int
+    sites: int
+    hours: int
+    time_limit_s: float  # HiGHS's time limit before --time-limit-scale
+
+
+SIZES = {s.name: s for s in (
+    Size("S", 50, 6, 48, 30.0),
+    Size("M", 500, 12, 168, 60.0),
+    Size("L", 2_000, 16, 168, 60.0),
+    Size("XL", 10_000, 32, 336, 300.0),
+)}
+
+
+def run_size(size: Size, scale: float) -> dict[str, Any]:
+    """Make the market, clear it end to end, then time the raw highspy build of its model."""
+    started = time.perf_counter()
+    market = make_market(DATASET, MakerOptions(week=WEEK, bids=size.bids, sites=size.sites,
+                                               hours=size.hours, seed=1))
+    make_s = time.perf_counter() - started
+
+    opts = SolveOptions(time_limit_s=size.time_limit_s * scale, threads=THREADS)
+    started = time.perf_counter()
+    rnd = Round(market, opts)
+    clearing = rnd.clear(opts.carbon_price_eur_per_t, opts.emissions_cap_kg)
+    wall_s = time.perf_counter() - started
+
+    summary = clearing.summary()
+    timings = clearing.timings()
+    seconds = {p: float(timings.get(f"{p}_s", 0.0)) for p in PHASES}
+    pyomo_s = seconds["build"] + seconds["handover"]
+
+    # The model clear() handed to HiGHS, rebuilt without Pyomo (same candidates, same price).
+    assert rnd._modelled is not None
+    started = time.perf_counter()
+    f = formulate(rnd.cands.subset(rnd._modelled), rnd.arrays, opts.emissions_cap_kg)
+    formulate_s = time.perf_counter() - started
+    highs, raw_s = raw_highs_build(f, clearing.carbon_price_eur_per_t)
+    del highs, f, rnd
+
+    model = summary["model"]
+    assert isinstance(model, dict)
+    baselines = summary["baselines"]
+    assert isinstance(baselines, dict)
+    report = clearing.report
+    return {
+        "size": size.name,
+        "bids": size.bids, "sites": size.sites, "hours": size.hours,
+        "time_limit_s": opts.time_limit_s, "threads": THREADS,
+        "make_market_s": make_s,
+        "candidates": model["candidates"], "variables": model["variables"],
+        "constraints": model["constraints"], "nonzeros": model["nonzeros"],
+        "restricted": bool(report.restrictions),
+        "seconds": seconds,
+        "wall_s": wall_s,
+        "pyomo_s": pyomo_s,
+        "pyomo_share": pyomo_s / wall_s if wall_s > 0 else 0.0,
+        "status": report.status.value,
+        "feasible": report.status in USABLE and report.status is not SolveStatus.EMPTY,
+        "highs_status": report.highs_status,
+        "gap_pct": 100.0 * report.gap,
+        "warm_start": report.warm_start,
+        "welfare_eur": summary["welfare_eur"],
+        "emissions_kg": summary["emissions_kg"],
+        "kg_per_work_h": summary["kg_per_work_h"],
+        "baselines": {name: {k: baselines[name][k] for k in
+                             ("welfare_eur", "emissions_kg", "kg_per_work_h")}
+                      for name in BASELINES if name in baselines},
+        "raw_formulate_s": formulate_s,
+        "raw_highspy_s": raw_s,
+        "pyomo_over_raw": pyomo_s / raw_s if raw_s > 0 else float("inf"),
+        "pyomo_over_formulate_raw": (pyomo_s / (formulate_s + raw_s)
+                                     if formulate_s + raw_s > 0 else float("inf")),
+    }
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    """Print a plain, right-aligned text table (first column left-aligned)."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:],
+                                                               strict=True))])
+
+    print(f"\n{title}")
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(line(r))
+
+
+def dims(r: dict[str, Any]) -> str:
+    return f"{r['size']} {r['bids']}x{r['sites']}x{r['hours']}"
+
+
+def checks(r: dict[str, Any]) -> list[str]:
+    """The issue's targets for L and XL, judged from this run's figures."""
+
+    def verdict(ok: bool) -> str:
+        return "holds" if ok else "does not hold"
+
+    wall, gap, share = r["wall_s"], r["gap_pct"], r["pyomo_share"]
+    measured = f"(measured: {wall:.1f} s wall, gap {gap:.3f} %, Pyomo share {100 * share:.1f} %)"
+    share_line = (f"  Pyomo build+handover <= 25 % of wall: "
+                  f"{verdict(share <= 0.25)} ({100 * share:.1f} %)")
+    if r["size"] == "L":
+        return [
+            f"L targets {measured}",
+            f"  target: gap <= 1 % within 60 s wall: "
+            f"{verdict(r['feasible'] and gap <= 1.0 and wall <= 60.0)}",
+            share_line,
+            f"  floor: <= 300 s wall with gap <= 5 %: "
+            f"{verdict(r['feasible'] and gap <= 5.0 and wall <= 300.0)}",
+        ]
+    if r["size"] == "XL":
+        return [
+            f"XL targets {measured}",
+            f"  target: gap <= 2 % within 600 s wall: "
+            f"{verdict(r['feasible'] and gap <= 2.0 and wall <= 600.0)}",
+            share_line,
+            f"  floor: feasible, gap reported: {verdict(r['feasible'])} "
+            f"(status {r['status']}, gap {gap:.3f} %)",
+        ]
+    return []
+
+
+def report(results: list[dict[str, Any]]) -> None:
+    f0, f1, f2, f3 = "{:.0f}".format, "{:.1f}".format, "{:.2f}".format, "{:.3f}".format
+    table("Model (what clear() handed to HiGHS)",
+          ["size bids x sites x hours", "T limit s", "make mkt s", "candidates", "variables",
+           "constraints", "nonzeros", "restricted"],
+          [[dims(r), f1(r["time_limit_s"]), f2(r["make_market_s"]), str(r["candidates"]),
+            str(r["variables"]), str(r["constraints"]), str(r["nonzeros"]),
+            "yes" if r["restricted"] else "no"] for r in results])
+    table("Seconds per phase (Clearing.timings()) and end-to-end wall (Round + clear)",
+          ["size", *PHASES, "wall", "Pyomo share"],
+          [[r["size"], *(f3(r["seconds"][p]) for p in PHASES), f2(r["wall_s"]),
+            f"{100 * r['pyomo_share']:.1f} %"] for r in results])
+    table("Outcome",
+          ["size", "status", "gap %", "welfare_eur", "emissions_kg", "kg_per_work_h",
+           "warm start"],
+          [[r["size"], r["status"], f3(r["gap_pct"]), f0(r["welfare_eur"]),
+            f1(r["emissions_kg"]), f3(r["kg_per_work_h"]), r["warm_start"]]
+           for r in results])
+    table("Baselines (Clearing.summary()['baselines'])",
+          ["size", "baseline", "welfare_eur", "emissions_kg", "kg_per_work_h",
+           "welfare vs clear"],
+          [[r["size"], name, f0(b["welfare_eur"]), f1(b["emissions_kg"]),
+            f3(b["kg_per_work_h"]),
+            f3(b["welfare_eur"] / r["welfare_eur"]) if r["welfare_eur"] else "-"]
+           for r in results for name, b in r["baselines"].items()])
+    table("Pyomo vs raw highspy build of the same model (same run)",
+          ["size", "Pyomo build+handover s", "raw formulate s", "raw highspy s",
+           "Pyomo / raw highspy", "Pyomo / (formulate + raw)"],
+          [[r["size"], f3(r["pyomo_s"]), f3(r["raw_formulate_s"]), f3(r["raw_highspy_s"]),
+            f1(r["pyomo_over_raw"]), f1(r["pyomo_over_formulate_raw"])] for r in results])
+    print("  (Pyomo's build includes formulate(); the raw highspy figure is "
+          "raw_highs_build() alone, so the last column is the like-for-like ratio.)")
+    lines = [line for r in results for line in checks(r)]
+    print("\nIssue targets")
+    print("\n".join(lines) if lines else "  (only checked for L and XL; neither was run)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(SIZES),
+                        help="comma-separated sizes to run, of S,M,L,XL (default: all)")
+    parser.add_argument("--time-limit-scale", type=float, default=1.0,
+                        help="multiplies each size's HiGHS time limit "
+                             "(S 30 s, M 60 s, L 60 s, XL 300 s; default 1.0)")
+    parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
+    args = parser.parse_args()
+    names = [s.strip().upper() for s in args.sizes.split(",") if s.strip()]
+    unknown = [n for n in names if n not in SIZES]
+    if unknown or not names:
+        parser.error(f"--sizes takes names from {','.join(SIZES)}, got {args.sizes!r}")
+    if not args.time_limit_scale > 0:
+        parser.error("--time-limit-scale must be > 0")
+
+    print(f"bench_clear: {os.cpu_count()} CPUs ({platform.machine()}, Python "
+          f"{platform.python_version()}), HiGHS threads={THREADS}, "
+          f"time-limit scale {args.time_limit_scale:g}")
+    print("All figures are from one run on a shared machine: read ratios, not single seconds.")
+    results = []
+    for name in names:
+        size = SIZES[name]
+        print(f"... {name}: {size.bids} bids x {size.sites} sites x {size.hours} h, "
+              f"time limit {size.time_limit_s * args.time_limit_scale:g} s", flush=True)
+        r = run_size(size, args.time_limit_scale)
+        print(f"    done: {r['wall_s']:.1f} s wall, {r['status']}, gap {r['gap_pct']:.3f} %",
+              flush=True)
+        results.append(r)
+    report(results)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "cpu_count": os.cpu_count(), "machine": platform.machine(),
+            "python": platform.python_version(), "threads": THREADS,
+            "time_limit_scale": args.time_limit_scale, "runs": 1, "results": results,
+        }, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
