@@ -52,6 +52,8 @@ from optim.reasons import rejection_reasons
 from optim.solver import PyomoHighs, SolverResult
 
 BASELINES = ("carbon_blind_greedy", "carbon_aware_greedy")
+#: Multiples of the Lagrangian prices tried when ranking candidates for the warm start.
+PRICE_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5)
 Progress = Callable[[str], None]
 
 PLACEMENT_SCHEMA = {
@@ -178,9 +180,11 @@ class Round:
         orders = {"value_density_greedy": np.argsort(-(sub_net / (sub.gpus * sub.duration)),
                                                      kind="stable")}
         if prices is not None:
-            rp = reduced_profit(sub, sub_net, prices.prices_eur_per_gpu_hour,
-                                prices.emissions_price_eur_per_kg)
-            orders["lagrangian_priced_greedy"] = np.argsort(-rp, kind="stable")
+            # The prices rank candidates; scaled copies often pack better than the exact ones.
+            for scale in PRICE_SCALES:
+                rp = reduced_profit(sub, sub_net, scale * prices.prices_eur_per_gpu_hour,
+                                    scale * prices.emissions_price_eur_per_kg)
+                orders[f"lagrangian_priced_greedy_x{scale:g}"] = np.argsort(-rp, kind="stable")
         if cap_kg is not None:
             orders["low_carbon_greedy"] = np.argsort(sub.emissions_kg / sub_net, kind="stable")
         best = ("none", np.zeros(0, dtype=np.int64), 0.0)
