@@ -1,18 +1,21 @@
 """``clear(market, options) -> Clearing``: the whole clearing of one market round.
 
-Phases (each timed, wall seconds): enumerate candidates; baselines and greedy warm starts;
-the Lagrangian bound (:mod:`optim.bound`); build the Pyomo model (:mod:`optim.model`); hand it
-to HiGHS and solve (:mod:`optim.solver`); extract placements; explain rejections.
+Phases (each timed, wall seconds): enumerate candidates; baselines; the Lagrangian bound
+(:mod:`optim.bound`) and greedy warm starts; then one of two methods:
 
-Which candidates the model holds. Candidates whose net value is <= 0 at the carbon price are
-left out: dropping one from any clearing keeps it feasible and does not lower welfare, so the
-optimum is unchanged. If the rest exceed ``SolveOptions.max_model_nonzeros``, the model holds
-only the candidates closest to their bid's best reduced profit at the Lagrangian prices plus
-the warm start's, and ``restrictions`` says so. The reported ``bound_eur`` stays valid for the
-whole market either way: it is the smaller of the Lagrangian bound over every candidate and,
-when the model is restricted, ``max(HiGHS's bound on the model, Lagrangian bound + the best
-reduced-profit loss of any left-out candidate)`` (a clearing that uses a left-out candidate
-cannot beat the latter).
+* ``whole_model`` — the Pyomo model of every profitable candidate (:mod:`optim.model`),
+  handed to HiGHS once and solved from the warm start (:mod:`optim.solver`). Used when the
+  model has at most ``SolveOptions.whole_model_nonzeros`` non-zeros: HiGHS proves optimality
+  of such models quickly, and spends its whole time limit in presolve on much larger ones.
+* ``neighbourhood_search`` — for larger markets: the warm start is improved by re-solving
+  small exact Pyomo/HiGHS models of one or two pools at a time (:mod:`optim.lns`) until the
+  time limit.
+
+Candidates whose net value is <= 0 at the carbon price are never modelled: dropping one from
+any clearing keeps it feasible and does not lower welfare, so the optimum is unchanged and
+nothing is restricted. ``bound_eur`` is valid for the whole market either way: the
+Lagrangian bound over every candidate, or HiGHS's proven bound on the whole model where it is
+lower.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from optim.candidates import (
 from optim.errors import MarketInputError
 from optim.formulation import formulate
 from optim.greedy import carbon_aware_greedy, carbon_blind_greedy, ordered_greedy
+from optim.lns import improve
 from optim.market import Market
 from optim.model import build_model
 from optim.options import (
@@ -108,6 +112,8 @@ class Clearing:
             "rejected_by_reason": dict(by_reason.iter_rows()),
             "model": {"candidates": r.candidates, "variables": r.size.variables,
                       "constraints": r.size.constraints, "nonzeros": r.size.nonzeros},
+            "method": r.method,
+            "neighbourhoods": r.neighbourhoods,
             "restricted": list(r.restrictions),
             "warm_start": {"heuristic": r.warm_start, "welfare_eur": _r(r.warm_start_eur)},
             "baselines": {name: _rounded(t) for name, t in self.baselines.items()},
@@ -158,10 +164,9 @@ class Round:
         ])
         self.prepare_s = time.perf_counter() - started
         self._model_price: float | None = None
-        self._modelled: np.ndarray | None = None  # candidate indices held by the model
+        self._modelled = np.zeros(0, dtype=np.int64)  # candidate indices the model holds
         self._solver: PyomoHighs | None = None
-        self._restrictions: tuple[str, ...] = ()
-        self._build_s = 0.0
+        self._size = ModelSize(0, 0, 0)
 
     def limits(self) -> tuple[float, float]:
         """HiGHS's time limit (s) and relative gap: options, else market.toml, else defaults."""
@@ -182,8 +187,7 @@ class Round:
         if prices is not None:
             # The prices rank candidates; scaled copies often pack better than the exact ones.
             for scale in PRICE_SCALES:
-                rp = reduced_profit(sub, sub_net, scale * prices.prices_eur_per_gpu_hour,
-                                    scale * prices.emissions_price_eur_per_kg)
+                rp = reduced_profit(sub, sub_net, prices.scaled(scale))
                 orders[f"lagrangian_priced_greedy_x{scale:g}"] = np.argsort(-rp, kind="stable")
         if cap_kg is not None:
             orders["low_carbon_greedy"] = np.argsort(sub.emissions_kg / sub_net, kind="stable")
@@ -194,30 +198,6 @@ class Round:
             if welfare > best[2]:
                 best = (name, idx[chosen], welfare)
         return best[0], best[1]
-
-    def _select(self, net: np.ndarray, bound: LagrangianBound, warm: np.ndarray) -> np.ndarray:
-        """The candidates the model holds (module docstring) and the restriction, if any."""
-        positive = np.flatnonzero(net > 0)
-        limit = self.options.max_model_nonzeros
-        weight = self.cands.duration[positive] + 1  # nonzeros each binary may bring
-        if weight.sum() <= limit:
-            self._restrictions = ()
-            return positive
-        rp = reduced_profit(self.cands, net, bound.prices_eur_per_gpu_hour,
-                            bound.emissions_price_eur_per_kg)[positive]
-        best = np.full(len(self.arrays.bid_ids), -np.inf)
-        np.maximum.at(best, self.cands.bid[positive], rp)
-        loss = rp - np.maximum(best[self.cands.bid[positive]], 0.0)
-        order = np.argsort(-loss, kind="stable")
-        keep = order[np.cumsum(weight[order]) <= limit]
-        chosen = np.union1d(positive[keep], warm)
-        self._restrictions = (
-            f"the model holds {chosen.size} of the {positive.size} profitable candidates: "
-            f"those losing least reduced profit against their bid's best at the Lagrangian "
-            f"prices (max_model_nonzeros={limit}), plus the warm start's; bound_eur is valid "
-            "for the whole market",
-        )
-        return chosen
 
     def clear(self, carbon_price_eur_per_t: float | None = None,
               emissions_cap_kg: float | None = None) -> Clearing:
@@ -258,42 +238,36 @@ class Round:
         warm_name, warm = self._heuristics(net, positive, bound, emissions_cap_kg)
         started = timer.add("warm_start", started)
 
+        limit, gap = self.limits()
+        size, neighbourhoods = ModelSize(0, 0, 0), 0
+        highs_bound: float | None = None
         if positive.size == 0:
             # Nothing can add welfare: rejecting every bid is optimal, no model is needed.
-            result = SolverResult(SolveStatus.EMPTY, "not run: no profitable candidate", 0.0,
-                                  0.0, np.zeros(0, dtype=np.int64), 0.0, 0.0, 0.0)
-            modelled = positive
-            timer.seconds["build"] = timer.seconds["handover"] = 0.0
-            self._size = getattr(self, "_size", ModelSize(0, 0, 0))
+            method, status, highs_status, chosen = "none", SolveStatus.EMPTY, "not run", warm
+        elif (self.cands.duration[positive] + 1).sum() <= self.options.whole_model_nonzeros:
+            method = "whole_model"
+            result, size = self._solve_whole(price, emissions_cap_kg, net, warm, timer, started)
+            status, highs_status, highs_bound = result.status, result.highs_status, result.bound_eur
+            chosen = positive_chosen = self._modelled[result.chosen]
+            if float(net[positive_chosen].sum()) < float(net[warm].sum()) - 1e-6:
+                chosen = warm  # HiGHS may stop before re-finding its warm start's quality
         else:
-            result, modelled, warm_name, warm = self._solve(
-                price, emissions_cap_kg, net, bound, warm_name, warm, timer, started)
-        timer.seconds["solve"] = result.solve_s
-        timer.seconds["extract"] = result.extract_s
+            method = "neighbourhood_search"
+            self.progress(f"neighbourhood search (time limit {limit:g} s)")
+            chosen, stats = improve(cands, arrays, net, warm, self.options, price,
+                                    emissions_cap_kg, max(limit - (time.perf_counter() - started),
+                                                          1.0))
+            timer.seconds.update(build=stats.build_s, handover=stats.handover_s,
+                                 solve=stats.solve_s)
+            size, neighbourhoods = stats.largest, stats.neighbourhoods
+            highs_status = f"{stats.neighbourhoods} neighbourhoods, {stats.improvements} better"
         started = time.perf_counter()
-        chosen = modelled[result.chosen]
         objective = float(net[chosen].sum())
-        status = result.status
-        if objective < float(net[warm].sum()) - 1e-6:
-            chosen, objective = warm, float(net[warm].sum())  # never worse than the warm start
-
-        highs_bound = result.bound_eur
-        valid = bound.bound_eur
-        if self._restrictions:
-            left_out = np.setdiff1d(np.flatnonzero(net > 0), modelled)
-            if highs_bound is not None and left_out.size:
-                rp = reduced_profit(cands, net, bound.prices_eur_per_gpu_hour,
-                                    bound.emissions_price_eur_per_kg)
-                best = np.zeros(len(arrays.bid_ids))
-                np.maximum.at(best, cands.bid[np.flatnonzero(net > 0)],
-                              rp[np.flatnonzero(net > 0)])
-                worst_loss = float((rp[left_out] - best[cands.bid[left_out]]).max())
-                valid = min(valid, max(highs_bound, bound.bound_eur + worst_loss))
-        elif highs_bound is not None:
-            valid = min(valid, highs_bound)
+        valid = bound.bound_eur if highs_bound is None else min(bound.bound_eur, highs_bound)
         valid = max(valid, objective)
-        if positive.size == 0:
-            status = SolveStatus.EMPTY
+        if method == "neighbourhood_search":
+            status = (SolveStatus.OPTIMAL if relative_gap(objective, valid) <= gap
+                      else SolveStatus.TIME_LIMIT)
 
         placements = self._placements(chosen, price)
         room = None if emissions_cap_kg is None else emissions_cap_kg - float(
@@ -302,11 +276,11 @@ class Round:
                                      cfg.window_start_utc, room)
         timer.add("reasons", started)
         report = SolveReport(
-            status=status, highs_status=result.highs_status, objective_eur=objective,
+            status=status, highs_status=highs_status, objective_eur=objective,
             bound_eur=valid, highs_bound_eur=highs_bound,
             lagrangian_bound_eur=bound.bound_eur, gap=relative_gap(objective, valid),
-            size=self._size, candidates=len(cands), seconds=timer.seconds,
-            restrictions=self._restrictions, warm_start=warm_name,
+            size=size, candidates=len(cands), seconds=timer.seconds, method=method,
+            neighbourhoods=neighbourhoods, warm_start=warm_name,
             warm_start_eur=float(net[warm].sum()),
         )
         return Clearing(
@@ -317,43 +291,38 @@ class Round:
             window_end_utc=cfg.window_end_utc,
         )
 
-    def _solve(self, price: float, emissions_cap_kg: float | None, net: np.ndarray,
-               bound: LagrangianBound, warm_name: str, warm: np.ndarray, timer: _Timer,
-               started: float) -> tuple[SolverResult, np.ndarray, str, np.ndarray]:
-        """Build (or re-use) the model, warm-start it and run HiGHS."""
+    def _solve_whole(self, price: float, emissions_cap_kg: float | None, net: np.ndarray,
+                     warm: np.ndarray, timer: _Timer,
+                     started: float) -> tuple[SolverResult, ModelSize]:
+        """Build (or re-use, at a higher carbon price) the whole model and run HiGHS."""
         cands, arrays = self.cands, self.arrays
         if self._solver is not None and (self._model_price is None or price < self._model_price
                                          or emissions_cap_kg is not None):
             self._solver = None  # the held model may lack candidates profitable at this price
         if self._solver is None:
             self.progress("build")
-            self._modelled = self._select(net, bound, warm)
+            self._modelled = np.flatnonzero(net > 0)
             f = formulate(cands.subset(self._modelled), arrays, emissions_cap_kg)
             model = build_model(f, price)
             self._size = ModelSize(f.variables, f.constraints, f.nonzeros)
-            started = timer.add("build", started)
+            timer.add("build", started)
             limit, gap = self.limits()
             self._solver = PyomoHighs(model, self.options, limit, gap)
             self._model_price = price
             timer.seconds["handover"] = self._solver.handover_s
-            started = time.perf_counter()
         else:
             self._solver.model.carbon_price.set_value(price)
             timer.seconds["build"] = timer.seconds["handover"] = 0.0
         modelled = self._modelled
-        assert modelled is not None
         position = np.full(len(cands), -1, dtype=np.int64)
         position[modelled] = np.arange(modelled.size)
-        warm_pos = position[warm]
-        if (warm_pos < 0).any():  # a re-used model may lack some: greedy over what it holds
-            warm_name, warm = self._heuristics(net, modelled[net[modelled] > 0], bound,
-                                               emissions_cap_kg)
-            warm_pos = position[warm]
-
+        warm = warm[position[warm] >= 0]  # a model built at a lower price holds every one
         limit, _ = self.limits()
         self.progress(f"solve (HiGHS, time limit {limit:g} s)")
-        result = self._solver.solve(warm_pos)
-        return result, modelled, warm_name, warm
+        result = self._solver.solve(position[warm])
+        timer.seconds["solve"] = result.solve_s
+        timer.seconds["extract"] = result.extract_s
+        return result, self._size
 
     def _placements(self, chosen: np.ndarray, price: float) -> pl.DataFrame:
         c, a = self.cands.subset(chosen), self.arrays

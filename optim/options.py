@@ -43,7 +43,7 @@ class SolveOptions:
     ``emissions_cap_kg`` caps the round's total emissions (kg CO2eq of the market's signal);
     ``seed`` is HiGHS's random seed, so a run can be repeated. ``baselines`` computes both
     baselines too; ``bound_iterations`` caps the Lagrangian bound's subgradient steps;
-    ``max_model_nonzeros`` caps the model handed to HiGHS (see optim.clearing).
+    ``whole_model_nonzeros`` is the largest market solved as one model (optim.clearing).
     """
 
     time_limit_s: float | None = None
@@ -54,7 +54,7 @@ class SolveOptions:
     seed: int = 0
     baselines: bool = True
     bound_iterations: int = 300
-    max_model_nonzeros: int = 2_000_000
+    whole_model_nonzeros: int = 250_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +76,9 @@ class SolveReport:
     (Pyomo model), ``handover`` (Pyomo to HiGHS), ``solve`` (HiGHS), ``extract`` (reading
     values back) and the phases before and after (``candidates``, ``bound``, ``baselines``,
     ``reasons``). ``restrictions`` says what, if anything, the model left out of the
-    market; empty means the model is the whole market.
+    market; empty means the model is the whole market. ``method`` is ``whole_model`` or
+    ``neighbourhood_search`` (optim.clearing); ``size`` is the whole model's, or the largest
+    neighbourhood's, and ``neighbourhoods`` how many were solved.
     """
 
     status: SolveStatus
@@ -90,6 +92,8 @@ class SolveReport:
     candidates: int
     seconds: dict[str, float] = field(default_factory=dict)
     restrictions: tuple[str, ...] = ()
+    method: str = "whole_model"
+    neighbourhoods: int = 0
     warm_start: str = ""
     warm_start_eur: float = 0.0
 

@@ -177,8 +177,23 @@ def test_random_markets_are_optimal_feasible_and_beat_the_baselines(kit: Kit) ->
     report = check_clearing(market, c.placements, c.rejected, c.summary())
     assert report.ok, report.problems
     assert c.report.status in (SolveStatus.OPTIMAL, SolveStatus.EMPTY)
-    assert c.totals.welfare_eur == pytest.approx(best_welfare(market, kit.carbon_price),
-                                                 abs=1e-6)
+    best = best_welfare(market, kit.carbon_price)
+    assert c.totals.welfare_eur == pytest.approx(best, abs=1e-6)
     for baseline in c.baselines.values():
         assert c.totals.welfare_eur >= baseline.welfare_eur - 1e-6
+    # The Lagrangian bound (capacity and gang rows) must hold on its own, not only after
+    # the clearing takes the max with its objective.
+    assert c.report.lagrangian_bound_eur is not None
+    assert c.report.lagrangian_bound_eur >= best - 1e-6
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_markets())
+def test_neighbourhood_search_is_feasible_and_never_worse_than_its_start(kit: Kit) -> None:
+    market = kit.market()
+    c = clear(market, SolveOptions(whole_model_nonzeros=0, time_limit_s=5))
+    assert check_clearing(market, c.placements, c.rejected, c.summary()).ok
+    assert c.report.method in ("neighbourhood_search", "none")
+    assert c.totals.welfare_eur >= c.report.warm_start_eur - 1e-6
+    assert c.totals.welfare_eur <= best_welfare(market, kit.carbon_price) + 1e-6
     assert c.report.bound_eur >= c.totals.welfare_eur - 1e-6
