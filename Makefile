@@ -17,11 +17,14 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # The fullest end-to-end path that exists: build the W27 market from the bundled dataset,
-# check it is the one we ship, and print its summary.
+# check it is the one we ship, summarise it, clear it (against both baselines) and re-check
+# the clearing independently.
 demo: setup
 	$(BIN)/gridbridge market make --dataset datasets/bridge-2023 --week 2023-W27 --bids 500 --seed 1 --out $(DEMO)/market-2023-W27
 	diff -r -q $(DEMO)/market-2023-W27 datasets/bridge-2023/market-2023-W27 && echo "demo market is identical to the shipped bundle"
 	$(BIN)/gridbridge market summary $(DEMO)/market-2023-W27
+	$(BIN)/gridbridge clear $(DEMO)/market-2023-W27 --out $(DEMO)/clearing-2023-W27 --time-limit 30
+	$(BIN)/gridbridge check $(DEMO)/market-2023-W27 $(DEMO)/clearing-2023-W27
 
 lint: setup
 	$(BIN)/ruff check .
