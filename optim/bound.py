@@ -29,6 +29,7 @@ it adds over the prices it would pay.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,10 +102,14 @@ def _running(cands: Candidates, idx: np.ndarray, shape: tuple[int, int]) -> dict
 def lagrangian_bound(
     cands: Candidates, arrays: MarketArrays, net_eur: np.ndarray, *,
     emissions_cap_kg: float | None, target_eur: float, iterations: int,
+    heuristic: Callable[[LagrangianBound], float] | None = None, every: int = 25,
 ) -> LagrangianBound:
     """The best Lagrangian bound within ``iterations`` subgradient steps (module docstring).
 
     ``target_eur`` is the welfare of a known feasible clearing (Polyak's step aims at it).
+    ``heuristic``, when given, is called with the current prices every ``every`` steps and
+    returns the welfare of a feasible clearing it built from them; a better one raises the
+    target (the classic Lagrangian heuristic: prices along the way rank candidates well).
     """
     shape = arrays.cap.shape
     cap = arrays.cap.astype(float)
@@ -146,6 +151,9 @@ def lagrangian_bound(
         if emissions_cap_kg is not None:
             e_slack = emissions_cap_kg - float(cands.emissions_kg[winners].sum())
             norm += e_slack**2
+        if heuristic is not None and used % every == 1:
+            target_eur = max(target_eur, heuristic(
+                LagrangianBound(bound, pi, rho, sigma, used, divisors)))
         gap = bound - target_eur
         if norm <= 1e-12 or gap <= 1e-6 * max(1.0, abs(bound)) or theta < 1e-4:
             break

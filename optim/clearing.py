@@ -230,12 +230,26 @@ class Round:
 
         self.progress("bound")
         positive = np.flatnonzero(net > 0)
-        _, first = self._heuristics(net, positive, None, emissions_cap_kg)
+        best: list[tuple[float, str, np.ndarray]] = []
+        name, first = self._heuristics(net, positive, None, emissions_cap_kg)
+        best.append((float(net[first].sum()), name, first))
+        sub, sub_net = cands.subset(positive), net[positive]
+
+        def priced(prices: LagrangianBound) -> float:
+            # The Lagrangian heuristic: greedy in order of reduced profit at these prices.
+            order = np.argsort(-reduced_profit(sub, sub_net, prices), kind="stable")
+            chosen = positive[ordered_greedy(sub, arrays, order, sub_net, emissions_cap_kg)]
+            best.append((float(net[chosen].sum()), f"lagrangian_greedy_step{prices.iterations}",
+                         chosen))
+            return best[-1][0]
+
         bound = lagrangian_bound(
-            cands.subset(positive), arrays, net[positive], emissions_cap_kg=emissions_cap_kg,
-            target_eur=float(net[first].sum()), iterations=self.options.bound_iterations)
+            sub, arrays, sub_net, emissions_cap_kg=emissions_cap_kg,
+            target_eur=best[0][0], iterations=self.options.bound_iterations, heuristic=priced)
         started = timer.add("bound", started)
-        warm_name, warm = self._heuristics(net, positive, bound, emissions_cap_kg)
+        name, last = self._heuristics(net, positive, bound, emissions_cap_kg)
+        best.append((float(net[last].sum()), name, last))
+        _, warm_name, warm = max(best, key=lambda b: b[0])
         started = timer.add("warm_start", started)
 
         limit, gap = self.limits()

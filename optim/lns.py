@@ -105,17 +105,19 @@ def improve(
             left = deadline - time.perf_counter()
             if left <= 0.5:
                 break
-            region = np.isin(cands.pool, pools) & (cands.start < h1) & (
-                cands.start + cands.duration > h0)
+            in_pools = np.isin(cands.pool, pools)
+            overlap = in_pools & (cands.start < h1) & (cands.start + cands.duration > h0)
+            # Moves start inside the window: long jobs starting earlier would make the model
+            # several times bigger for little gain.
+            region = in_pools & (cands.start >= h0) & (cands.start < h1) & profitable
             freed_bids = np.zeros(len(arrays.bid_ids), dtype=bool)
-            freed_bids[cands.bid[chosen[region[chosen]]]] = True
-            freed_bids |= np.bincount(cands.bid[region & profitable & ~placed_bid[cands.bid]],
+            freed_bids[cands.bid[chosen[overlap[chosen]]]] = True
+            freed_bids |= np.bincount(cands.bid[region & ~placed_bid[cands.bid]],
                                       minlength=len(arrays.bid_ids)) > 0
             fixed = chosen[~freed_bids[cands.bid[chosen]]]
             current = chosen[freed_bids[cands.bid[chosen]]]
             # The freed bids may move anywhere in the region, or stay where they are.
-            sub = np.union1d(np.flatnonzero(region & profitable & freed_bids[cands.bid]),
-                             current)
+            sub = np.union1d(np.flatnonzero(region & freed_bids[cands.bid]), current)
             if sub.size > MAX_SUB_VARIABLES:
                 keep = np.argsort(-net[sub], kind="stable")[:MAX_SUB_VARIABLES]
                 sub = np.union1d(sub[keep], current)
