@@ -268,9 +268,11 @@ class Round:
         else:
             method = "neighbourhood_search"
             self.progress(f"neighbourhood search (time limit {limit:g} s)")
+            budget = max(limit - (time.perf_counter() - started), 1.0)
             chosen, stats = improve(cands, arrays, net, warm, self.options, price,
-                                    emissions_cap_kg, max(limit - (time.perf_counter() - started),
-                                                          1.0))
+                                    emissions_cap_kg, budget,
+                                    rank=np.where(net > 0, reduced_profit(cands, net, bound),
+                                                  -np.inf))
             timer.seconds.update(build=stats.build_s, handover=stats.handover_s,
                                  solve=stats.solve_s)
             size, neighbourhoods = stats.largest, stats.neighbourhoods

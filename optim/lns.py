@@ -33,6 +33,8 @@ from optim.solver import PyomoHighs
 MAX_SUB_VARIABLES = 4000
 SUB_TIME_LIMIT_S = 2.0
 WINDOW_H = 48
+#: Unplaced bids a neighbourhood frees at most (the best ranked there).
+MAX_NEW_BIDS = 40
 #: Stop after this many neighbourhoods in a row brought nothing.
 STALE_SWEEP = 60
 
@@ -88,9 +90,15 @@ def _neighbourhoods(cands: Candidates, arrays: MarketArrays, net: np.ndarray,
 def improve(
     cands: Candidates, arrays: MarketArrays, net: np.ndarray, chosen: np.ndarray,
     options: SolveOptions, carbon_price_eur_per_t: float, emissions_cap_kg: float | None,
-    seconds: float,
+    seconds: float, rank: np.ndarray | None = None,
 ) -> tuple[np.ndarray, SearchStats]:
-    """Improve ``chosen`` (candidate indices) within about ``seconds`` of wall time."""
+    """Improve ``chosen`` (candidate indices) within about ``seconds`` of wall time.
+
+    ``rank`` (one score per candidate, higher is better; e.g. reduced profit at the
+    Lagrangian prices) picks which unplaced bids a neighbourhood frees: the
+    ``MAX_NEW_BIDS`` whose best candidate there ranks highest.
+    """
+    score = net if rank is None else rank
     deadline = time.perf_counter() + seconds
     rng = np.random.default_rng(options.seed)
     chosen = np.asarray(chosen, dtype=np.int64)
@@ -112,8 +120,13 @@ def improve(
             region = in_pools & (cands.start >= h0) & (cands.start < h1) & profitable
             freed_bids = np.zeros(len(arrays.bid_ids), dtype=bool)
             freed_bids[cands.bid[chosen[overlap[chosen]]]] = True
-            freed_bids |= np.bincount(cands.bid[region & ~placed_bid[cands.bid]],
-                                      minlength=len(arrays.bid_ids)) > 0
+            waiting = np.flatnonzero(region & ~placed_bid[cands.bid])
+            if waiting.size:
+                best = np.full(len(arrays.bid_ids), -np.inf)
+                np.maximum.at(best, cands.bid[waiting], score[waiting])
+                hopeful = np.flatnonzero(np.isfinite(best))
+                hopeful = hopeful[np.argsort(-best[hopeful], kind="stable")[:MAX_NEW_BIDS]]
+                freed_bids[hopeful] = True
             fixed = chosen[~freed_bids[cands.bid[chosen]]]
             current = chosen[freed_bids[cands.bid[chosen]]]
             # The freed bids may move anywhere in the region, or stay where they are.
