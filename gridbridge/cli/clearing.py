@@ -114,9 +114,12 @@ def clear_command(
     console.print(
         f"status {r.status.value}: welfare {r.objective_eur:,.2f} EUR, valid bound "
         f"{r.bound_eur:,.2f} EUR, gap {r.gap:.2%}; {clearing.totals.accepted} accepted, "
-        f"{clearing.totals.rejected} rejected; model {r.size.variables:,} binaries, "
-        f"{r.size.constraints:,} rows, {r.size.nonzeros:,} non-zeros"
+        f"{clearing.totals.rejected} rejected"
     )
+    what = ("whole model" if r.method == "whole_model" else
+            f"neighbourhood search: {r.neighbourhoods} models solved, the largest")
+    console.print(f"{what} {r.size.variables:,} binaries, {r.size.constraints:,} rows, "
+                  f"{r.size.nonzeros:,} non-zeros; {r.candidates:,} candidate placements")
     for note in r.restrictions:
         console.print(f"restricted: {note}")
     console.print(f"wrote {target} in {time.perf_counter() - started:.1f} s")
