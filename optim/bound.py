@@ -29,6 +29,7 @@ it adds over the prices it would pay.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -103,6 +104,7 @@ def lagrangian_bound(
     cands: Candidates, arrays: MarketArrays, net_eur: np.ndarray, *,
     emissions_cap_kg: float | None, target_eur: float, iterations: int,
     heuristic: Callable[[LagrangianBound], float] | None = None, every: int = 25,
+    seconds: float | None = None,
 ) -> LagrangianBound:
     """The best Lagrangian bound within ``iterations`` subgradient steps (module docstring).
 
@@ -110,7 +112,9 @@ def lagrangian_bound(
     ``heuristic``, when given, is called with the current prices every ``every`` steps and
     returns the welfare of a feasible clearing it built from them; a better one raises the
     target (the classic Lagrangian heuristic: prices along the way rank candidates well).
+    ``seconds`` caps the wall time (the bound found so far stays valid; it is only looser).
     """
+    deadline = None if seconds is None else time.perf_counter() + seconds
     shape = arrays.cap.shape
     cap = arrays.cap.astype(float)
     divisors = _divisors(arrays.cap)
@@ -123,7 +127,7 @@ def lagrangian_bound(
     best = (np.inf, pi, rho, sigma)
     theta, stall = 1.0, 0
     used = 0
-    while used < iterations:
+    while used < iterations and (deadline is None or time.perf_counter() < deadline):
         used += 1
         rp = net_eur - _charges(cands, pi, rho, divisors, sigma)
         top = np.maximum.reduceat(rp, starts)

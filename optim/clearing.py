@@ -58,6 +58,8 @@ from optim.solver import PyomoHighs, SolverResult
 BASELINES = ("carbon_blind_greedy", "carbon_aware_greedy")
 #: Multiples of the Lagrangian prices tried when ranking candidates for the warm start.
 PRICE_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5)
+#: Share of the time limit the Lagrangian bound may take (seconds, at least 2).
+BOUND_SHARE = 0.2
 Progress = Callable[[str], None]
 
 PLACEMENT_SCHEMA = {
@@ -229,6 +231,7 @@ class Round:
         started = timer.add("baselines", started)
 
         self.progress("bound")
+        solve_started = time.perf_counter()  # the time limit covers bound, warm start, search
         positive = np.flatnonzero(net > 0)
         best: list[tuple[float, str, np.ndarray]] = []
         name, first = self._heuristics(net, positive, None, emissions_cap_kg)
@@ -243,16 +246,17 @@ class Round:
                          chosen))
             return best[-1][0]
 
+        limit, gap = self.limits()
         bound = lagrangian_bound(
             sub, arrays, sub_net, emissions_cap_kg=emissions_cap_kg,
-            target_eur=best[0][0], iterations=self.options.bound_iterations, heuristic=priced)
+            target_eur=best[0][0], iterations=self.options.bound_iterations, heuristic=priced,
+            seconds=max(BOUND_SHARE * limit, 2.0))
         started = timer.add("bound", started)
         name, last = self._heuristics(net, positive, bound, emissions_cap_kg)
         best.append((float(net[last].sum()), name, last))
         _, warm_name, warm = max(best, key=lambda b: b[0])
         started = timer.add("warm_start", started)
 
-        limit, gap = self.limits()
         size, neighbourhoods = ModelSize(0, 0, 0), 0
         highs_bound: float | None = None
         if positive.size == 0:
@@ -268,7 +272,7 @@ class Round:
         else:
             method = "neighbourhood_search"
             self.progress(f"neighbourhood search (time limit {limit:g} s)")
-            budget = max(limit - (time.perf_counter() - started), 1.0)
+            budget = max(limit - (time.perf_counter() - solve_started), 1.0)
             chosen, stats = improve(cands, arrays, net, warm, self.options, price,
                                     emissions_cap_kg, budget,
                                     rank=np.where(net > 0, reduced_profit(cands, net, bound),

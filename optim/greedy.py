@@ -23,6 +23,9 @@ import numpy as np
 
 from optim.candidates import Candidates, MarketArrays
 
+#: Candidates per chunk of ordered_greedy's loop (see there).
+CHUNK = 20_000
+
 #: A rule picks one of a bid's feasible candidates (indices into Candidates) or None.
 Choice = Callable[[np.ndarray], int | None]
 
@@ -103,23 +106,44 @@ def carbon_aware_greedy(cands: Candidates, arrays: MarketArrays,
 
 
 def ordered_greedy(cands: Candidates, arrays: MarketArrays, order: np.ndarray,
-                   net_eur: np.ndarray, emissions_room_kg: float | None = None) -> np.ndarray:
+                   net_eur: np.ndarray, emissions_room_kg: float | None = None,
+                   per_bid: int | None = None) -> np.ndarray:
     """Candidates in ``order``, each placed if its bid is free, ``net_eur > 0`` and it fits.
 
-    ``emissions_room_kg`` (an emissions cap) is respected too when given.
+    ``emissions_room_kg`` (an emissions cap) is respected too when given; ``per_bid`` limits
+    each bid to its first candidates in the order.
     """
     rem = arrays.cap.copy()
     placed = np.zeros(len(arrays.bid_ids), dtype=bool)
     room = np.inf if emissions_room_kg is None else emissions_room_kg
     chosen: list[int] = []
-    for i in order[net_eur[order] > 0]:
-        b = cands.bid[i]
-        if placed[b] or cands.emissions_kg[i] > room:
-            continue
-        p, s, d, g = cands.pool[i], cands.start[i], cands.duration[i], cands.gpus[i]
-        if rem[p, s:s + d].min() >= g:
-            rem[p, s:s + d] -= g
-            placed[b] = True
-            room -= cands.emissions_kg[i]
-            chosen.append(int(i))
+    order = order[net_eur[order] > 0]
+    if per_bid is not None and order.size:
+        # Only each bid's first per_bid candidates in the order: a bid whose first ones are
+        # all blocked rarely fits later, and the loop over millions of candidates is what
+        # makes a greedy slow on large markets.
+        bids = cands.bid[order]
+        by_bid = np.argsort(bids, kind="stable")
+        first = np.r_[0, np.flatnonzero(np.diff(bids[by_bid])) + 1]
+        rank = np.arange(order.size) - np.repeat(first, np.diff(np.r_[first, order.size]))
+        keep = np.zeros(order.size, dtype=bool)
+        keep[by_bid[rank < per_bid]] = True
+        order = order[keep]
+    # In chunks: before each, drop (vectorised) the candidates of bids placed meanwhile, so
+    # the Python loop only sees candidates that still have a chance.
+    bid, pool, start = cands.bid[order], cands.pool[order], cands.start[order]
+    end, gpus, kg = start + cands.duration[order], cands.gpus[order], cands.emissions_kg[order]
+    for lo in range(0, order.size, CHUNK):
+        sel = np.arange(lo, min(lo + CHUNK, order.size))
+        sel = sel[~placed[bid[sel]]]
+        for j in sel.tolist():
+            b = bid[j]
+            if placed[b] or kg[j] > room:
+                continue
+            p, s, e, g = pool[j], start[j], end[j], gpus[j]
+            if rem[p, s:e].min() >= g:
+                rem[p, s:e] -= g
+                placed[b] = True
+                room -= kg[j]
+                chosen.append(int(order[j]))
     return np.array(sorted(chosen), dtype=np.int64)

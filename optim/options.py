@@ -37,7 +37,8 @@ USABLE = frozenset({SolveStatus.OPTIMAL, SolveStatus.TIME_LIMIT, SolveStatus.ITE
 class SolveOptions:
     """Limits and overrides for one clearing.
 
-    ``time_limit_s`` bounds HiGHS's branch-and-bound (seconds); ``mip_rel_gap`` is the
+    ``time_limit_s`` bounds the solve (seconds): the bound, warm start and search together,
+    or HiGHS's branch-and-bound on a whole model; ``mip_rel_gap`` is the
     relative gap at which HiGHS may stop; ``threads`` HiGHS threads (None: HiGHS decides);
     ``carbon_price_eur_per_t`` overrides market.toml's price (EUR per tonne CO2eq);
     ``emissions_cap_kg`` caps the round's total emissions (kg CO2eq of the market's signal);
