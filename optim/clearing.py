@@ -58,8 +58,9 @@ from optim.solver import PyomoHighs, SolverResult
 BASELINES = ("carbon_blind_greedy", "carbon_aware_greedy")
 #: Multiples of the Lagrangian prices tried when ranking candidates for the warm start.
 PRICE_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5)
-#: Share of the time limit the Lagrangian bound may take (seconds, at least 2).
-BOUND_SHARE = 0.2
+#: Share of the time limit the Lagrangian bound may take (seconds, at least 2); at XL it
+#: needs most of it to converge, at L it converges in a fifth.
+BOUND_SHARE = 0.5
 Progress = Callable[[str], None]
 
 PLACEMENT_SCHEMA = {
