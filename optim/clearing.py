@@ -202,6 +202,38 @@ class Round:
                 best = (name, idx[chosen], welfare)
         return best[0], best[1]
 
+    def _bound_and_warm_start(
+        self, net: np.ndarray, positive: np.ndarray, cap_kg: float | None, limit: float,
+        timer: _Timer, started: float,
+    ) -> tuple[LagrangianBound, str, np.ndarray]:
+        """The Lagrangian bound, and the best greedy clearing found on the way (its name and
+        candidate indices): plain greedies, greedies at the prices every few subgradient
+        steps, and greedies at scaled final prices."""
+        arrays = self.arrays
+        best: list[tuple[float, str, np.ndarray]] = []
+        name, first = self._heuristics(net, positive, None, cap_kg)
+        best.append((float(net[first].sum()), name, first))
+        sub, sub_net = self.cands.subset(positive), net[positive]
+
+        def priced(prices: LagrangianBound) -> float:
+            # The Lagrangian heuristic: greedy in order of reduced profit at these prices.
+            order = np.argsort(-reduced_profit(sub, sub_net, prices), kind="stable")
+            chosen = positive[ordered_greedy(sub, arrays, order, sub_net, cap_kg)]
+            best.append((float(net[chosen].sum()), f"lagrangian_greedy_step{prices.iterations}",
+                         chosen))
+            return best[-1][0]
+
+        bound = lagrangian_bound(
+            sub, arrays, sub_net, emissions_cap_kg=cap_kg, target_eur=best[0][0],
+            iterations=self.options.bound_iterations, heuristic=priced,
+            seconds=max(BOUND_SHARE * limit, 2.0))
+        started = timer.add("bound", started)
+        name, last = self._heuristics(net, positive, bound, cap_kg)
+        best.append((float(net[last].sum()), name, last))
+        _, warm_name, warm = max(best, key=lambda b: b[0])
+        timer.add("warm_start", started)
+        return bound, warm_name, warm
+
     def clear(self, carbon_price_eur_per_t: float | None = None,
               emissions_cap_kg: float | None = None) -> Clearing:
         """Clear the round at a carbon price (default: options, then market.toml)."""
@@ -234,29 +266,10 @@ class Round:
         self.progress("bound")
         solve_started = time.perf_counter()  # the time limit covers bound, warm start, search
         positive = np.flatnonzero(net > 0)
-        best: list[tuple[float, str, np.ndarray]] = []
-        name, first = self._heuristics(net, positive, None, emissions_cap_kg)
-        best.append((float(net[first].sum()), name, first))
-        sub, sub_net = cands.subset(positive), net[positive]
-
-        def priced(prices: LagrangianBound) -> float:
-            # The Lagrangian heuristic: greedy in order of reduced profit at these prices.
-            order = np.argsort(-reduced_profit(sub, sub_net, prices), kind="stable")
-            chosen = positive[ordered_greedy(sub, arrays, order, sub_net, emissions_cap_kg)]
-            best.append((float(net[chosen].sum()), f"lagrangian_greedy_step{prices.iterations}",
-                         chosen))
-            return best[-1][0]
-
         limit, gap = self.limits()
-        bound = lagrangian_bound(
-            sub, arrays, sub_net, emissions_cap_kg=emissions_cap_kg,
-            target_eur=best[0][0], iterations=self.options.bound_iterations, heuristic=priced,
-            seconds=max(BOUND_SHARE * limit, 2.0))
-        started = timer.add("bound", started)
-        name, last = self._heuristics(net, positive, bound, emissions_cap_kg)
-        best.append((float(net[last].sum()), name, last))
-        _, warm_name, warm = max(best, key=lambda b: b[0])
-        started = timer.add("warm_start", started)
+        bound, warm_name, warm = self._bound_and_warm_start(net, positive, emissions_cap_kg,
+                                                            limit, timer, started)
+        started = time.perf_counter()
 
         size, neighbourhoods = ModelSize(0, 0, 0), 0
         highs_bound: float | None = None
