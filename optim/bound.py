@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optim.candidates import Candidates, MarketArrays
+from optim.candidates import Candidates, MarketArrays, prefix_sums
 
 #: Gang rows per (pool, hour), k = 1..GANG_ROWS (see the module docstring).
 GANG_ROWS = 4
@@ -73,9 +73,7 @@ def _charges(cands: Candidates, pi: np.ndarray, rho: np.ndarray, divisors: np.nd
     """What each candidate pays at the row prices: Σ over its hours, plus sigma × kg."""
     out = sigma * cands.emissions_kg
     for g in np.unique(cands.gpus):
-        hourly = g * pi + (np.floor(g / divisors) * rho).sum(axis=0)
-        prefix = np.zeros((pi.shape[0], pi.shape[1] + 1))
-        np.cumsum(hourly, axis=1, out=prefix[:, 1:])
+        prefix = prefix_sums(g * pi + (np.floor(g / divisors) * rho).sum(axis=0))
         sel = cands.gpus == g
         out[sel] += (prefix[cands.pool[sel], cands.start[sel] + cands.duration[sel]]
                      - prefix[cands.pool[sel], cands.start[sel]])

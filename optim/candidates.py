@@ -90,6 +90,14 @@ class Candidates:
         """Each candidate's contribution to ``welfare_eur`` if accepted (EUR)."""
         return self.value_eur - self.cost_eur(carbon_price_eur_per_t)
 
+    def usage(self, index: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """GPUs in use per (pool, hour), shape (P, H), when the candidates at ``index`` run."""
+        diff = np.zeros((shape[0], shape[1] + 1), dtype=np.int64)
+        np.add.at(diff, (self.pool[index], self.start[index]), self.gpus[index])
+        np.add.at(diff, (self.pool[index], self.start[index] + self.duration[index]),
+                  -self.gpus[index])
+        return np.cumsum(diff, axis=1)[:, :-1]
+
     def subset(self, index: np.ndarray) -> Candidates:
         """The candidates at ``index`` (an integer or boolean array), in that order."""
         return Candidates(*(getattr(self, name)[index] for name in self.__slots__))
@@ -171,7 +179,7 @@ def market_arrays(market: Market) -> MarketArrays:
     )
 
 
-def _prefix(values: np.ndarray) -> np.ndarray:
+def prefix_sums(values: np.ndarray) -> np.ndarray:
     """Row-wise prefix sums with a leading 0: ``out[:, t+d] - out[:, t]`` sums ``[t, t+d)``."""
     out = np.zeros((values.shape[0], values.shape[1] + 1), dtype=values.dtype)
     np.cumsum(values, axis=1, out=out[:, 1:])
@@ -225,7 +233,7 @@ def enumerate_candidates(market: Market, arrays: MarketArrays) -> Candidates:
     # with a prefix sum per distinct gang size.
     keep = np.ones(bid.shape, dtype=bool)
     for size in np.unique(gpus):
-        short = _prefix((arrays.cap < size).astype(np.int64))
+        short = prefix_sums((arrays.cap < size).astype(np.int64))
         sel = gpus == size
         keep[sel] = short[pool[sel], end[sel]] - short[pool[sel], start[sel]] == 0
     bid, pool, start, duration_a, gpus, end = (
@@ -233,7 +241,7 @@ def enumerate_candidates(market: Market, arrays: MarketArrays) -> Candidates:
     )
 
     def total(per_gpu_hour: np.ndarray) -> np.ndarray:
-        prefix = _prefix(per_gpu_hour)
+        prefix = prefix_sums(per_gpu_hour)
         return (prefix[pool, end] - prefix[pool, start]) * gpus
 
     order = np.lexsort((start, pool, bid))

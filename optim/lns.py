@@ -51,13 +51,6 @@ class SearchStats:
     solve_s: float
 
 
-def _usage(cands: Candidates, idx: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    diff = np.zeros((shape[0], shape[1] + 1), dtype=np.int64)
-    np.add.at(diff, (cands.pool[idx], cands.start[idx]), cands.gpus[idx])
-    np.add.at(diff, (cands.pool[idx], cands.start[idx] + cands.duration[idx]), -cands.gpus[idx])
-    return np.cumsum(diff, axis=1)[:, :-1]
-
-
 def _neighbourhoods(cands: Candidates, arrays: MarketArrays, net: np.ndarray,
                     placed_bid: np.ndarray, rng: np.random.Generator,
                     ) -> list[tuple[np.ndarray, int, int]]:
@@ -137,7 +130,7 @@ def improve(
             if sub.size == 0:
                 stale += 1
                 continue
-            residual = arrays.cap - _usage(cands, fixed, arrays.cap.shape)
+            residual = arrays.cap - cands.usage(fixed, arrays.cap.shape)
             room = None
             if emissions_cap_kg is not None:
                 room = emissions_cap_kg - float(cands.emissions_kg[fixed].sum())

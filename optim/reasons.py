@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from optim.candidates import Candidates, MarketArrays
+from optim.greedy import bid_slices
 
 MAX_NAMED = 3
 
@@ -53,15 +54,10 @@ def rejection_reasons(
 
     ``has_pool[b]`` says whether bid b has any allowed site with one of its GPU types.
     """
-    used = np.zeros((arrays.pools, arrays.hours + 1), dtype=np.int64)
-    for i in chosen.tolist():
-        used[cands.pool[i], cands.start[i]] += cands.gpus[i]
-        used[cands.pool[i], cands.start[i] + cands.duration[i]] -= cands.gpus[i]
-    rem = arrays.cap - np.cumsum(used, axis=1)[:, :-1]
+    rem = arrays.cap - cands.usage(chosen, arrays.cap.shape)
     placed = np.zeros(len(arrays.bid_ids), dtype=bool)
     placed[cands.bid[chosen]] = True
-    lo = np.searchsorted(cands.bid, np.arange(len(arrays.bid_ids)), side="left")
-    hi = np.searchsorted(cands.bid, np.arange(len(arrays.bid_ids)), side="right")
+    lo, hi = bid_slices(cands, len(arrays.bid_ids))
     rows: list[tuple[str, str, str]] = []
     for b in np.flatnonzero(~placed).tolist():
         bid_id = arrays.bid_ids[b]
