@@ -7,7 +7,8 @@
     ├── InputError                  bad user input: a file, an option, a value
     │   ├── DataImportError         a raw data file (carbon, prices, reference) is unusable
     │   └── BundleError             a market bundle failed validation (lists every problem)
-    └── NotFoundError               a named file, zone, site... does not exist
+    ├── NotFoundError               a named file, zone, site... does not exist
+    └── LedgerError                 a posting the ledger refuses (unbalanced, posted twice)
 
 Every message names the file/field and says how to fix it.
 """
@@ -25,6 +26,7 @@ __all__ = [
     "DataImportError",
     "GridBridgeError",
     "InputError",
+    "LedgerError",
     "MarketInputError",
     "NotFoundError",
     "Problem",
@@ -54,6 +56,16 @@ class DataImportError(InputError):
 
 class NotFoundError(InputError):
     """A file, zone, site or other named thing does not exist."""
+
+
+class LedgerError(GridBridgeError):
+    """The settlement ledger refuses a posting: unbalanced, malformed, or a round posted twice.
+
+    Nothing is written when it is raised: a round's postings go in one transaction or not at
+    all.
+    """
+
+    exit_code = 5
 
 
 @dataclass(frozen=True, slots=True)

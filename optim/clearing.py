@@ -52,6 +52,7 @@ from optim.options import (
     SolveStatus,
     relative_gap,
 )
+from optim.pricing import Prices, lost_opportunity, payments, relaxation_prices
 from optim.reasons import rejection_reasons
 from optim.solver import PyomoHighs, SolverResult
 
@@ -64,25 +65,35 @@ BOUND_SHARE = 0.5
 Progress = Callable[[str], None]
 
 PLACEMENT_SCHEMA = {
-    "bid_id": pl.String, "site_id": pl.String, "gpu_type": pl.String,
+    "bid_id": pl.String, "member": pl.String, "site_id": pl.String, "gpu_type": pl.String,
     "start_utc": pl.Datetime("us", "UTC"), "end_utc": pl.Datetime("us", "UTC"),
     "gpus": pl.Int64, "energy_kwh": pl.Float64, "emissions_kg": pl.Float64,
     "energy_cost_eur": pl.Float64, "ask_eur": pl.Float64, "carbon_fee_eur": pl.Float64,
-    "value_eur": pl.Float64, "payment_eur": pl.Float64,
+    "capacity_eur": pl.Float64, "value_eur": pl.Float64, "payment_eur": pl.Float64,
+    "uplift_eur": pl.Float64,
+}
+PRICE_SCHEMA = {
+    "site_id": pl.String, "gpu_type": pl.String, "hour_utc": pl.Datetime("us", "UTC"),
+    "capacity_price_eur_per_gpu_hour": pl.Float64,
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Clearing:
-    """The outcome of one clearing: decisions, figures, baselines and the solve report.
+    """The outcome of one clearing: decisions, figures, baselines, the solve report and prices.
 
-    ``placements`` has DESIGN.md's columns plus ``ask_eur``, ``carbon_fee_eur`` and
-    ``value_eur`` (EUR; ``payment_eur`` is empty until pricing exists); ``rejected`` has
-    ``bid_id``, ``reason`` and ``detail``.
+    ``placements`` has DESIGN.md's columns plus ``member``, ``ask_eur``, ``carbon_fee_eur``,
+    ``capacity_eur``, ``value_eur`` and ``uplift_eur`` (EUR, whole job; the money columns
+    after ``carbon_fee_eur`` are empty when pricing was not run); ``rejected`` has
+    ``bid_id``, ``reason``, ``detail`` and ``lost_opportunity_eur`` (> 0: rejected
+    paradoxically, :mod:`optim.pricing`). ``prices`` has prices.csv's columns (empty without
+    pricing).
     """
 
     placements: pl.DataFrame
     rejected: pl.DataFrame
+    prices: pl.DataFrame
+    pricing: Prices | None
     report: SolveReport
     totals: Totals
     baselines: dict[str, Totals]
@@ -120,6 +131,32 @@ class Clearing:
             "restricted": list(r.restrictions),
             "warm_start": {"heuristic": r.warm_start, "welfare_eur": _r(r.warm_start_eur)},
             "baselines": {name: _rounded(t) for name, t in self.baselines.items()},
+            "pricing": self._pricing_summary(),
+        }
+
+    def _pricing_summary(self) -> dict[str, object] | None:
+        """The pricing step's figures (EUR): what bids pay, uplift, paradoxical rejections,
+        and the congestion revenue (capacity prices collected, all passed on to sites)."""
+        if self.pricing is None:
+            return None
+        p, pl_ = self.pricing, self.placements
+        lost = self.rejected.filter(pl.col("lost_opportunity_eur") > 0)
+        return {
+            "method": "lp_relaxation_column_generation",
+            "lp_objective_eur": _r(p.lp_objective_eur),
+            "converged": p.converged,
+            "largest_reduced_profit_eur": _r(p.largest_reduced_profit_eur),
+            "iterations": p.iterations,
+            "columns": p.columns,
+            "emissions_price_eur_per_kg": _r(p.emissions_eur_per_kg, 9),
+            "payments_eur": _r(pl_["payment_eur"].sum()),
+            "charges_eur": _r(pl_["payment_eur"].sum() + pl_["uplift_eur"].sum()),
+            "uplift_eur": _r(pl_["uplift_eur"].sum()),
+            "bids_with_uplift": int((pl_["uplift_eur"] > 0).sum()),
+            "congestion_revenue_eur": _r(pl_["capacity_eur"].sum()),
+            "carbon_fees_eur": _r(pl_["carbon_fee_eur"].sum()),
+            "paradoxically_rejected": lost.height,
+            "paradoxically_rejected_value_eur": _r(lost["lost_opportunity_eur"].sum()),
         }
 
     def timings(self) -> dict[str, float]:
@@ -165,6 +202,7 @@ class Round:
             any(self.arrays.pool_type[p] in option_types.get(b, []) for p in allowed[b])
             for b in self.arrays.bid_ids
         ])
+        self.member_of = dict(zip(market.bids["bid_id"], market.bids["member"], strict=True))
         self.prepare_s = time.perf_counter() - started
         self._model_price: float | None = None
         self._modelled = np.zeros(0, dtype=np.int64)  # candidate indices the model holds
@@ -308,7 +346,15 @@ class Round:
             cands.emissions_kg[chosen].sum())
         rejected = rejection_reasons(cands, arrays, chosen, net, self.has_pool,
                                      cfg.window_start_utc, room)
-        timer.add("reasons", started)
+        started = timer.add("reasons", started)
+        prices: Prices | None = None
+        if self.options.pricing:
+            self.progress("pricing (LP relaxation)")
+            seconds = self.options.pricing_time_limit_s or limit
+            prices = relaxation_prices(cands, arrays, net, emissions_cap_kg, seed=chosen,
+                                       seconds=seconds, threads=self.options.threads)
+        placements, rejected = self._priced(placements, rejected, chosen, prices, price)
+        timer.add("pricing", started)
         report = SolveReport(
             status=status, highs_status=highs_status, objective_eur=objective,
             bound_eur=valid, highs_bound_eur=highs_bound,
@@ -318,7 +364,8 @@ class Round:
             warm_start_eur=float(net[warm].sum()),
         )
         return Clearing(
-            placements=placements, rejected=rejected, report=report,
+            placements=placements, rejected=rejected, prices=self._price_table(prices),
+            pricing=prices, report=report,
             totals=totals(cands, chosen, arrays, price), baselines=baselines,
             carbon_price_eur_per_t=float(price), carbon_signal=cfg.carbon_signal,
             emissions_cap_kg=emissions_cap_kg, window_start_utc=cfg.window_start_utc,
@@ -363,6 +410,7 @@ class Round:
         start = self.market.config.window_start_utc
         return pl.DataFrame({
             "bid_id": [a.bid_ids[b] for b in c.bid],
+            "member": [self.member_of[a.bid_ids[b]] for b in c.bid],
             "site_id": [a.pool_site[p] for p in c.pool],
             "gpu_type": [a.pool_type[p] for p in c.pool],
             "start_utc": [start + timedelta(hours=int(s)) for s in c.start],
@@ -374,9 +422,43 @@ class Round:
             "energy_cost_eur": c.energy_cost_eur,
             "ask_eur": c.ask_eur,
             "carbon_fee_eur": price * c.emissions_kg / 1000.0,
+            "capacity_eur": [None] * len(c),
             "value_eur": c.value_eur,
             "payment_eur": [None] * len(c),
+            "uplift_eur": [None] * len(c),
         }, schema=PLACEMENT_SCHEMA).sort("bid_id")
+
+    def _priced(self, placements: pl.DataFrame, rejected: pl.DataFrame, chosen: np.ndarray,
+                prices: Prices | None, carbon_price: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Fill the placements' payments and the rejected bids' lost opportunity."""
+        a = self.arrays
+        if prices is None:
+            return placements, rejected.with_columns(
+                lost_opportunity_eur=pl.lit(None, dtype=pl.Float64))
+        order = np.argsort([a.bid_ids[b] for b in self.cands.bid[chosen]], kind="stable")
+        pay = payments(self.cands.subset(chosen[order]), prices, carbon_price)
+        placements = placements.with_columns(
+            capacity_eur=pay.capacity_eur, payment_eur=pay.payment_eur,
+            uplift_eur=pay.uplift_eur)
+        accepted = np.zeros(len(a.bid_ids), dtype=bool)
+        accepted[self.cands.bid[chosen]] = True
+        lost = lost_opportunity(self.cands, len(a.bid_ids), accepted, prices, carbon_price)
+        by_id = pl.DataFrame({"bid_id": a.bid_ids, "lost_opportunity_eur": lost})
+        return placements, rejected.join(by_id, on="bid_id", how="left")
+
+    def _price_table(self, prices: Prices | None) -> pl.DataFrame:
+        """prices.csv's rows: one per (site, GPU type, hour) of the window."""
+        a = self.arrays
+        if prices is None:
+            return pl.DataFrame(schema=PRICE_SCHEMA)
+        start = self.market.config.window_start_utc
+        hours = [start + timedelta(hours=h) for h in range(a.hours)]
+        return pl.DataFrame({
+            "site_id": np.repeat(a.pool_site, a.hours).tolist(),
+            "gpu_type": np.repeat(a.pool_type, a.hours).tolist(),
+            "hour_utc": hours * a.pools,
+            "capacity_price_eur_per_gpu_hour": prices.capacity_eur_per_gpu_hour.ravel(),
+        }, schema=PRICE_SCHEMA).sort("site_id", "gpu_type", "hour_utc")
 
 
 def clear(market: Market, options: SolveOptions | None = None,

@@ -45,6 +45,8 @@ class SolveOptions:
     ``seed`` is HiGHS's random seed, so a run can be repeated. ``baselines`` computes both
     baselines too; ``bound_iterations`` caps the Lagrangian bound's subgradient steps;
     ``whole_model_nonzeros`` is the largest market solved as one model (optim.clearing).
+    ``pricing`` runs the pricing step (optim.pricing) after the clearing, within
+    ``pricing_time_limit_s`` seconds (default: the clearing's time limit).
     """
 
     time_limit_s: float | None = None
@@ -56,6 +58,8 @@ class SolveOptions:
     baselines: bool = True
     bound_iterations: int = 300
     whole_model_nonzeros: int = 250_000
+    pricing: bool = True
+    pricing_time_limit_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +80,7 @@ class SolveReport:
     ``highs_bound_eur`` is HiGHS's own. ``seconds`` holds wall seconds per phase: ``build``
     (Pyomo model), ``handover`` (Pyomo to HiGHS), ``solve`` (HiGHS), ``extract`` (reading
     values back) and the phases before and after (``candidates``, ``bound``, ``baselines``,
-    ``reasons``). ``restrictions`` says what, if anything, the model left out of the
+    ``reasons``, ``pricing``). ``restrictions`` says what, if anything, the model left out of the
     market; empty means the model is the whole market. ``method`` is ``whole_model`` or
     ``neighbourhood_search`` (optim.clearing); ``size`` is the whole model's, or the largest
     neighbourhood's, and ``neighbourhoods`` how many were solved.

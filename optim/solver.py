@@ -1,5 +1,6 @@
 """Every call into HiGHS lives here: the Pyomo model through Pyomo's persistent HiGHS
-interface (``pyomo.contrib.appsi``), and the raw highspy build the benchmark compares it with.
+interface (``pyomo.contrib.appsi``), the raw highspy build the benchmark compares it with, and
+the restricted master LP of the pricing step (:class:`LpMaster`).
 
 HiGHS's model status is mapped explicitly to :class:`optim.options.SolveStatus`, and the
 status is checked before any value is read: a time-limit stop with an incumbent is a valid
@@ -153,3 +154,79 @@ def raw_highs_build(f: Formulation, carbon_price_eur_per_t: float) -> tuple[high
     h.setOptionValue("output_flag", False)
     h.passModel(lp)
     return h, time.perf_counter() - started
+
+
+class LpMaster:
+    """The restricted master LP of column generation (:mod:`optim.pricing`), in highspy.
+
+    Rows, all ``<=`` with constants on the right so that in this maximisation every dual is
+    >= 0 and reads as a price: one row per bid (at most one placement; its dual is the bid's
+    LP surplus, EUR), one per (pool, hour) of capacity (dual EUR per GPU-hour), and the
+    emissions cap when there is one (dual EUR per kg). Columns are candidates in [0, 1],
+    added in batches. Pyomo is not used here: column generation adds columns to existing
+    rows dozens of times, which Pyomo's persistent interface can only do by rebuilding rows.
+    """
+
+    def __init__(self, bids: int, capacity: np.ndarray, emissions_cap_kg: float | None,
+                 threads: int | None) -> None:
+        self.bids = bids
+        self.pools, self.hours = capacity.shape
+        self.cap_row0 = bids
+        self.cap_row = None if emissions_cap_kg is None else bids + capacity.size
+        upper = np.r_[np.ones(bids), capacity.ravel().astype(float)]
+        if emissions_cap_kg is not None:
+            upper = np.r_[upper, float(emissions_cap_kg)]
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        if threads:
+            h.setOptionValue("threads", int(threads))
+        h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+        h.addRows(upper.size, np.full(upper.size, -highspy.kHighsInf), upper, 0,
+                  np.zeros(1, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
+        self.h = h
+        self.columns = 0
+
+    def add_columns(self, bid: np.ndarray, pool: np.ndarray, start: np.ndarray,
+                    duration: np.ndarray, gpus: np.ndarray, kg: np.ndarray,
+                    objective: np.ndarray) -> None:
+        """Add candidates as columns: a 1 in their bid's row, ``gpus`` in each capacity row
+        of the hours they run, their kg in the emissions row."""
+        n = bid.size
+        if n == 0:
+            return
+        col = np.repeat(np.arange(n), duration)
+        hour = start[col] + np.arange(col.size) - np.repeat(np.cumsum(duration) - duration,
+                                                             duration)
+        cols = [np.arange(n), col]
+        rows = [bid, self.cap_row0 + pool[col] * self.hours + hour]
+        vals = [np.ones(n), gpus[col].astype(float)]
+        if self.cap_row is not None:
+            cols.append(np.arange(n))
+            rows.append(np.full(n, self.cap_row))
+            vals.append(kg.astype(float))
+        c, r, v = np.concatenate(cols), np.concatenate(rows), np.concatenate(vals)
+        order = np.lexsort((r, c))
+        c, r, v = c[order], r[order], v[order]
+        starts = np.searchsorted(c, np.arange(n)).astype(np.int32)
+        self.h.addCols(n, objective.astype(float), np.zeros(n), np.ones(n), r.size, starts,
+                       r.astype(np.int32), v)
+        self.columns += n
+
+    def solve(self, time_limit_s: float) -> tuple[float, np.ndarray, np.ndarray, float,
+                                                  np.ndarray]:
+        """Solve; returns (objective EUR, bid duals, capacity duals (P, H), emissions dual,
+        column values). Raises SolveError unless HiGHS proves the LP optimal."""
+        self.h.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
+        self.h.run()
+        raw = self.h.getModelStatus()
+        if raw != highspy.HighsModelStatus.kOptimal:
+            raise SolveError(f"the pricing LP stopped with status {raw.name}; raise "
+                             "--time-limit so the LP relaxation can be solved")
+        sol = self.h.getSolution()
+        # Duals of <= rows in a maximisation are >= 0; clip round-off below zero.
+        dual = np.maximum(np.asarray(sol.row_dual, dtype=float), 0.0)
+        caps = dual[self.cap_row0:self.cap_row0 + self.pools * self.hours]
+        emissions = 0.0 if self.cap_row is None else float(dual[self.cap_row])
+        return (float(self.h.getInfo().objective_function_value), dual[:self.bids],
+                caps.reshape(self.pools, self.hours), emissions,
+                np.asarray(sol.col_value, dtype=float))

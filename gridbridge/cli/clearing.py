@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -13,6 +14,7 @@ from rich.table import Table
 from gridbridge.bundle import read_bundle
 from gridbridge.clearing import read_clearing, write_clearing, write_frontier
 from gridbridge.errors import InputError
+from gridbridge.settlement import round_id_for, round_postings
 from optim.check import check_clearing
 from optim.clearing import BASELINES, Clearing, clear
 from optim.frontier import frontier
@@ -108,7 +110,13 @@ def clear_command(
     finally:
         progress.stop()
     target = out or bundle
-    write_clearing(clearing, target)
+    round_id = round_id_for(bundle, clearing.carbon_price_eur_per_t, clearing.emissions_cap_kg,
+                            clearing.window_start_utc)
+    ledger = None
+    if clearing.pricing is not None:
+        ledger = round_postings(round_id, clearing.window_start_utc, clearing.placements,
+                                market.members)
+    write_clearing(clearing, target, bundle=bundle, round_id=round_id, ledger=ledger)
     r = clearing.report
     console.print(_comparison(clearing))
     console.print(
@@ -122,7 +130,34 @@ def clear_command(
                   f"{r.size.nonzeros:,} non-zeros; {r.candidates:,} candidate placements")
     for note in r.restrictions:
         console.print(f"restricted: {note}")
+    if ledger is not None:
+        console.print(_pricing_line(clearing))
+        console.print(_net_positions(ledger))
     console.print(f"wrote {target} in {time.perf_counter() - started:.1f} s")
+
+
+def _pricing_line(c: Clearing) -> str:
+    p = c.summary()["pricing"]
+    assert isinstance(p, dict)
+    return (f"prices: LP relaxation {p['lp_objective_eur']:,.2f} EUR "
+            f"({'converged' if p['converged'] else 'NOT converged'}); payments "
+            f"{p['payments_eur']:,.2f} EUR, uplift {p['uplift_eur']:,.2f} EUR on "
+            f"{p['bids_with_uplift']} bid(s), congestion revenue "
+            f"{p['congestion_revenue_eur']:,.2f} EUR, carbon fund {p['carbon_fees_eur']:,.2f} "
+            f"EUR; {p['paradoxically_rejected']} bid(s) rejected paradoxically (lost "
+            f"opportunity {p['paradoxically_rejected_value_eur']:,.2f} EUR)")
+
+
+def _net_positions(ledger: pl.DataFrame) -> Table:
+    """Each account's net position after the round (EUR; + receives, − pays)."""
+    table = Table(title="net position after the round (EUR; + receives, − pays)")
+    table.add_column("account")
+    table.add_column("EUR", justify="right")
+    balances = ledger.group_by("account").agg(pl.col("amount_cents").sum()).sort("account")
+    for account, amount in balances.iter_rows():
+        table.add_row(account, f"{amount / 100:,.2f}")
+    table.add_row("total", f"{int(balances['amount_cents'].sum()) / 100:,.2f}")
+    return table
 
 
 def check_command(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+from hypothesis import strategies as st
 
 from gridbridge.bundle import bid_options_table
 from optim.market import SCHEMAS, Market, MarketConfig
@@ -104,3 +105,30 @@ class Kit:
         return Market(config=config, members=members, gpus=gpus, sites=sites,
                       capacity=capacity, grid=grid, bids=bids,
                       bid_options=bid_options_table(bids))
+
+
+@st.composite
+def small_markets(draw: st.DrawFn) -> Kit:
+    hours = draw(st.integers(3, 6))
+    counts = st.integers(0, 3).map(lambda n: 8 * n)
+    sites = [
+        Site("KR1", "KR", "KR", {"H100": draw(st.lists(counts, min_size=hours, max_size=hours)),
+                                 "A100": draw(counts)}, ask=draw(st.sampled_from([0.5, 1.0]))),
+        Site("CA1", "CA-ON", "CA", {"H100": draw(counts)}, member="CA",
+             pue=draw(st.sampled_from([1.0, 1.5])), adder=draw(st.sampled_from([0.0, 20.0]))),
+    ]
+    bids = []
+    for i in range(draw(st.integers(1, 4))):
+        release = draw(st.integers(-1, hours - 1))
+        deadline = draw(st.integers(release + 1, hours + 1))
+        options = draw(st.sampled_from(["H100:1", "H100:2", "A100:2", "H100:2;A100:3",
+                                        "A100:1;H100:3"]))
+        bids.append(Bid(f"B{i}", options, draw(st.sampled_from([8, 16])), release, deadline,
+                        draw(st.floats(1.0, 80.0)).__round__(2),
+                        allowed=draw(st.sampled_from(["*", "KR", "CA", "CA;KR"]))))
+    floats = st.lists(st.floats(0.0, 900.0), min_size=hours, max_size=hours)
+    prices = st.lists(st.floats(-50.0, 300.0), min_size=hours, max_size=hours)
+    return Kit(hours=hours, sites=sites, bids=bids,
+               intensity={"KR": draw(floats), "CA-ON": draw(floats)},
+               price={"KR": draw(prices), "CA-ON": draw(prices)},
+               carbon_price=draw(st.sampled_from([0.0, 85.0, 1000.0])))

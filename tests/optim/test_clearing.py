@@ -6,14 +6,13 @@ import itertools
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from optim.check import check_clearing
 from optim.clearing import Round, clear
 from optim.frontier import frontier
 from optim.options import SolveOptions, SolveStatus
 from tests.optim.brute import best_welfare
-from tests.optim.kit import Bid, Kit, Site, at
+from tests.optim.kit import Bid, Kit, Site, at, small_markets
 
 
 def hand_market(**kw: object) -> Kit:
@@ -141,33 +140,6 @@ def test_round_resolves_at_a_new_price_without_rebuilding() -> None:
 
 
 # --- property tests on random small markets -------------------------------------------------
-
-@st.composite
-def small_markets(draw: st.DrawFn) -> Kit:
-    hours = draw(st.integers(3, 6))
-    counts = st.integers(0, 3).map(lambda n: 8 * n)
-    sites = [
-        Site("KR1", "KR", "KR", {"H100": draw(st.lists(counts, min_size=hours, max_size=hours)),
-                                 "A100": draw(counts)}, ask=draw(st.sampled_from([0.5, 1.0]))),
-        Site("CA1", "CA-ON", "CA", {"H100": draw(counts)}, member="CA",
-             pue=draw(st.sampled_from([1.0, 1.5])), adder=draw(st.sampled_from([0.0, 20.0]))),
-    ]
-    bids = []
-    for i in range(draw(st.integers(1, 4))):
-        release = draw(st.integers(-1, hours - 1))
-        deadline = draw(st.integers(release + 1, hours + 1))
-        options = draw(st.sampled_from(["H100:1", "H100:2", "A100:2", "H100:2;A100:3",
-                                        "A100:1;H100:3"]))
-        bids.append(Bid(f"B{i}", options, draw(st.sampled_from([8, 16])), release, deadline,
-                        draw(st.floats(1.0, 80.0)).__round__(2),
-                        allowed=draw(st.sampled_from(["*", "KR", "CA", "CA;KR"]))))
-    floats = st.lists(st.floats(0.0, 900.0), min_size=hours, max_size=hours)
-    prices = st.lists(st.floats(-50.0, 300.0), min_size=hours, max_size=hours)
-    return Kit(hours=hours, sites=sites, bids=bids,
-               intensity={"KR": draw(floats), "CA-ON": draw(floats)},
-               price={"KR": draw(prices), "CA-ON": draw(prices)},
-               carbon_price=draw(st.sampled_from([0.0, 85.0, 1000.0])))
-
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_markets())
