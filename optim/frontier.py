@@ -9,6 +9,7 @@ keeps the model). Each row carries the same figures for both baselines at that p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import polars as pl
 
@@ -38,7 +39,8 @@ def frontier(market: Market, carbon_prices_eur_per_t: Sequence[float],
     if not prices or prices[0] < 0:
         raise MarketInputError("carbon prices must be one or more numbers >= 0 EUR per tonne")
     say = progress or (lambda _msg: None)
-    round_ = Round(market, options or SolveOptions())
+    # The curve needs welfare and emissions, not prices: skip the pricing step at each point.
+    round_ = Round(market, replace(options or SolveOptions(), pricing=False))
     rows = []
     for price in prices:
         say(f"carbon price {price:g} EUR/t")

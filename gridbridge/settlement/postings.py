@@ -73,10 +73,11 @@ def round_id_for(bundle: Path, carbon_price_eur_per_t: float,
 
 
 @dataclass
-class _Lines:
+class Lines:
     round_id: str
     posted_at_utc: str
     rows: list[tuple[str | None, str, str, int]]
+    prefix: str | None = None  # of posting ids; default the round id
 
     def add(self, bid_id: str | None, account: str, kind: str, amount: int) -> None:
         if amount:
@@ -90,7 +91,7 @@ class _Lines:
     def frame(self) -> pl.DataFrame:
         n = len(self.rows)
         return pl.DataFrame({
-            "posting_id": [f"{self.round_id}:{i:06d}" for i in range(1, n + 1)],
+            "posting_id": [f"{self.prefix or self.round_id}:{i:06d}" for i in range(1, n + 1)],
             "round_id": [self.round_id] * n,
             "bid_id": [r[0] for r in self.rows],
             "account": [r[1] for r in self.rows],
@@ -127,7 +128,7 @@ def round_postings(round_id: str, posted_at_utc: datetime, placements: pl.DataFr
     if placements["capacity_eur"].null_count():
         raise InputError("placements have no capacity prices: the round was cleared without "
                          "pricing; re-run gridbridge clear with pricing on")
-    lines = _Lines(round_id, hour_stamp(posted_at_utc), [])
+    lines = Lines(round_id, hour_stamp(posted_at_utc), [])
     uplift_total = fees_total = 0
     for row in placements.sort("bid_id").iter_rows(named=True):
         member, site, bid = f"member:{row['member']}", f"site:{row['site_id']}", row["bid_id"]

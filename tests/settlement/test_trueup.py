@@ -1,0 +1,103 @@
+"""Metered true-up on the hand-worked example: records, correction lines, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import polars as pl
+import pytest
+
+from gridbridge.bundle import write_bundle
+from gridbridge.cli import main
+from gridbridge.errors import InputError
+from gridbridge.settlement.trueup import read_metering
+from tests.settlement.test_hand_example import example
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+@pytest.fixture()
+def cleared(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    bundle = write_bundle(example().market(), tmp_path / "market")
+    code, out = run(["clear", str(bundle), "--out", str(tmp_path / "out"), "--time-limit", "10"],
+                    capsys)
+    assert code == 0, out
+    return tmp_path / "out"
+
+
+def metering(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_trueup_posts_corrections_for_metered_energy_and_intensity(
+        cleared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # B2 drew 5 kWh instead of 4 at 600 g/kWh instead of 500: energy 0.50 EUR instead of
+    # 0.40 (+10 cents to site A), emissions 3.0 kg instead of 2.0 (+1 kg: +10 cents to the
+    # carbon fund at 100 EUR/t). B3 drew exactly its forecast: no lines.
+    file = metering(tmp_path / "m.csv", "bid_id,hour_utc,energy_kwh,carbon_g_per_kwh\n"
+                    "B2,2023-07-03T00:00Z,5.0,600\nB3,2023-07-03T00:00Z,4.0,\n")
+    before = pl.read_csv(cleared / "ledger.csv")
+    code, out = run(["trueup", str(cleared), str(file)], capsys)
+    assert code == 0, out
+    _, batch = read_metering(file)
+    records = pl.read_csv(cleared / f"trueup-{batch}.csv")
+    b2 = records.filter(pl.col("bid_id") == "B2").row(0, named=True)
+    assert (b2["forecast_kwh"], b2["actual_kwh"], b2["difference_kwh"]) == (4.0, 5.0, 1.0)
+    assert b2["difference_kg"] == pytest.approx(1.0)
+    assert b2["difference_energy_cost_eur"] == pytest.approx(0.10)
+    assert b2["difference_carbon_fee_eur"] == pytest.approx(0.10)
+    b3 = records.filter(pl.col("bid_id") == "B3").row(0, named=True)
+    assert b3["difference_kwh"] == 0.0 and b3["difference_carbon_fee_eur"] == 0.0
+    after = pl.read_csv(cleared / "ledger.csv")
+    assert after.head(before.height).equals(before)  # append-only
+    new = after.tail(after.height - before.height)
+    assert [(r["bid_id"], r["account"], r["kind"], r["amount_cents"])
+            for r in new.iter_rows(named=True)] == [
+        ("B2", "member:DE", "correction", -10), ("B2", "site:A", "correction", 10),
+        ("B2", "member:DE", "correction", -10), ("B2", "alliance:carbon-fund", "correction", 10),
+    ]
+    round_id = orjson.loads((cleared / "summary.json").read_bytes())["round_id"]
+    assert new["posting_id"][0] == f"{round_id}:{batch}:000001"
+    assert int(after["amount_cents"].sum()) == 0
+
+    code, out = run(["trueup", str(cleared), str(file)], capsys)
+    assert code == 5 and "already posted" in out
+    assert pl.read_csv(cleared / "ledger.csv").equals(after)
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("bid_id,hour_utc\nB2,2023-07-03T00:00Z\n", "energy_kwh"),
+    ("bid_id,hour_utc,energy_kwh\nB2,2023-07-03T00:00Z,-1\n", "energy_kwh"),
+    ("bid_id,hour_utc,energy_kwh\nB2,2023-07-03T00:00Z,NaN\n", "energy_kwh"),
+    ("bid_id,hour_utc,energy_kwh\nB2,2023-07-03T00:30Z,4\n", "hour_utc"),
+    ("bid_id,hour_utc,energy_kwh\nB2,2023-07-03T00:00Z,4\nB2,2023-07-03T00:00Z,4\n",
+     "hour_utc"),
+    ("bid_id,hour_utc,energy_kwh,carbon_g_per_kwh\nB2,2023-07-03T00:00Z,4,-5\n",
+     "carbon_g_per_kwh"),
+    ("bid_id,hour_utc,energy_kwh\nB1,2023-07-03T00:00Z,4\n", "bid_id"),  # B1 was rejected
+    ("bid_id,hour_utc,energy_kwh\nB2,2023-07-03T01:00Z,4\n", "hour_utc"),  # after its end
+])
+def test_bad_metering_is_refused_and_changes_nothing(
+        cleared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
+        field: str) -> None:
+    before = (cleared / "ledger.csv").read_bytes()
+    code, out = run(["trueup", str(cleared), str(metering(tmp_path / "bad.csv", text))], capsys)
+    assert code == 2, out
+    assert f"'{field}'" in out and "fix:" in out
+    assert (cleared / "ledger.csv").read_bytes() == before
+    assert not list(cleared.glob("trueup-*.csv"))
+
+
+def test_missing_metering_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        read_metering(tmp_path / "nope.csv")
