@@ -24,6 +24,9 @@ Rules checked, each violation giving one problem line that names the bid, site a
 7. the summary's totals match the recomputed totals (``objective_eur`` equals the welfare,
    ``bound_eur`` is not below it);
 8. total emissions respect the summary's ``emissions_cap_kg`` when it is not null.
+9. with prices (prices.csv), every (site, GPU type, hour) of capacity has one finite price
+   >= 0, and each placement's ``capacity_eur``, ``payment_eur`` (never above its value) and
+   ``uplift_eur`` follow from them.
 
 Units and signs (DESIGN.md glossary): energy in kWh (facility energy, IT x PUE), emissions in
 kg CO2eq of the market's ``carbon_signal``, money in EUR. Placement figures are costs of the
@@ -157,6 +160,7 @@ def check_clearing(
     placements: pl.DataFrame,
     rejected: pl.DataFrame,
     summary: Mapping[str, object] | None = None,
+    prices: pl.DataFrame | None = None,
 ) -> CheckReport:
     """Check one clearing of ``market`` from scratch (rules and tolerances: module docstring).
 
@@ -166,6 +170,11 @@ def check_clearing(
     are ignored. ``rejected`` needs ``bid_id`` (and should have ``reason``). ``summary`` is
     ``summary.json`` as a dict; its ``carbon_price_eur_per_t``, when present, is the carbon
     price of the fees (a clearing may be run at another price than the bundle's).
+    ``prices`` (prices.csv: ``site_id``, ``gpu_type``, ``hour_utc``,
+    ``capacity_price_eur_per_gpu_hour``), when given, is checked (one finite price >= 0 per
+    (site, GPU type, hour) of capacity) and the placements' ``capacity_eur``, ``payment_eur``
+    and ``uplift_eur`` are recomputed from it: capacity = Σ over the GPU-hours of the price;
+    payment = min(value, energy cost + carbon fee + asks + capacity); uplift = the rest.
     """
     problems: list[str] = []
     carbon_price = _carbon_price(market, summary, problems)
@@ -190,6 +199,9 @@ def check_clearing(
     problems += _check_capacity(hourly)
     figures = _recompute(place, hourly, bids, market, carbon_price)
     problems += _check_figures(place, figures, bad_type_rows)
+
+    if prices is not None:
+        problems += _check_payments(place, hourly, figures, prices, market)
 
     totals = _totals(place_all.height, rej_all.height, figures)
     if summary is not None:
@@ -696,6 +708,60 @@ def _check_figures(
             )
     # Placement order, then column order: all of one placement's mismatches together.
     out += [text for _, text in sorted(bad_rows, key=lambda item: item[0])]
+    return out
+
+
+def _check_payments(place: pl.DataFrame, hourly: pl.DataFrame, figures: pl.DataFrame,
+                    prices: pl.DataFrame, market: Market) -> list[str]:
+    """Rule 9: prices cover every capacity row, are finite and >= 0, and each placement's
+    capacity charge, payment and uplift follow from them (EUR, money tolerance)."""
+    out: list[str] = []
+    column = "capacity_price_eur_per_gpu_hour"
+    keys = ["site_id", "gpu_type", "hour_utc"]
+    missing = [c for c in [*keys, column] if c not in prices.columns]
+    if missing:
+        return [f"prices lack column(s) {', '.join(missing)}"]
+    table = prices.select(*keys, pl.col(column).cast(pl.Float64))
+    bad = table.filter(pl.col(column).is_null() | ~pl.col(column).is_finite()
+                       | (pl.col(column) < 0)).sort(keys)
+    out += [f"capacity price of {r['site_id']}, {r['gpu_type']}, hour {_iso(r['hour_utc'])} is "
+            f"{r[column]}: prices must be finite and >= 0 EUR per GPU-hour"
+            for r in bad.head(_MAX_NAMED_BIDS).iter_rows(named=True)]
+    absent = market.capacity.select(keys).join(table, on=keys, how="anti")
+    if absent.height:
+        r = absent.sort(keys).row(0, named=True)
+        out.append(f"prices have no row for {absent.height} (site, GPU type, hour) of capacity, "
+                   f"e.g. {r['site_id']}, {r['gpu_type']}, hour {_iso(r['hour_utc'])}")
+    needed = ("capacity_eur", "payment_eur", "uplift_eur")
+    if not all(c in place.columns for c in needed):
+        return out
+    capacity = (hourly.join(table, on=keys, how="left")
+                .group_by("_row").agg((pl.col("gpus") * pl.col(column).fill_null(0.0)).sum()
+                                      .alias("calc_capacity_eur")))
+    frame = (place.join(figures, on="_row", how="left").join(capacity, on="_row", how="left")
+             .with_columns(pl.col("calc_capacity_eur").fill_null(0.0))
+             .with_columns((pl.col("calc_energy_cost_eur") + pl.col("calc_carbon_fee_eur")
+                            + pl.col("calc_ask_eur") + pl.col("calc_capacity_eur"))
+                           .alias("_charge"))
+             .with_columns(pl.min_horizontal("_charge", "calc_value_eur")
+                           .alias("calc_payment_eur"))
+             .with_columns((pl.col("_charge") - pl.col("calc_payment_eur"))
+                           .alias("calc_uplift_eur"))
+             .filter(pl.col("has_static") & pl.col("has_grid") & pl.col("has_ask")
+                     & pl.col("known_bid"))
+             .sort("_row"))
+    for name in needed:
+        reported, calc = pl.col(name), pl.col(f"calc_{name}")
+        scale = pl.max_horizontal(pl.lit(1.0), reported.abs(), calc.abs())
+        wrong = frame.filter(reported.is_null() | reported.is_nan()
+                             | ((reported - calc).abs() > REL_TOL * scale + MONEY_ABS_TOL
+                                + ABS_TOL))
+        out += [f"bid {r['bid_id']} at site {r['site_id']} ({r['gpu_type']}, {_span(r)}): "
+                f"{name} reported {_fmt(r[name])} EUR but recomputes to "
+                f"{_fmt(r[f'calc_{name}'])} EUR" for r in wrong.iter_rows(named=True)]
+    over = frame.filter(pl.col("payment_eur") > pl.col("calc_value_eur") + MONEY_ABS_TOL)
+    out += [f"bid {r['bid_id']} pays {_fmt(r['payment_eur'])} EUR, more than its value "
+            f"{_fmt(r['calc_value_eur'])} EUR" for r in over.iter_rows(named=True)]
     return out
 
 

@@ -167,7 +167,8 @@ def check_command(
     """Re-verify a clearing from scratch: every constraint and every reported figure."""
     market = read_bundle(bundle)
     files = read_clearing(out)
-    report = check_clearing(market, files.placements, files.rejected, files.summary)
+    prices = files.prices if files.prices.height else None
+    report = check_clearing(market, files.placements, files.rejected, files.summary, prices)
     report.raise_if_failed()
     console.print(f"{out}: clearing is feasible and its figures add up "
                   f"({files.placements.height} placements, {files.rejected.height} rejected)")

@@ -35,6 +35,7 @@ import polars as pl
 import pytest
 
 from gridbridge.settlement import round_postings
+from optim.check import check_clearing
 from optim.clearing import clear
 from optim.options import SolveOptions
 from tests.optim.kit import Bid, Kit, Site, at
@@ -121,3 +122,21 @@ def test_ledger_lines(cleared) -> None:  # type: ignore[no-untyped-def]
     # B3's member pays exactly its value: 2222 charged, 162 back.
     b3 = lines.filter((pl.col("bid_id") == "B3") & (pl.col("account") == "member:CA"))
     assert int(b3["amount_cents"].sum()) == -2060
+
+
+def test_checker_recomputes_payments_from_prices(cleared) -> None:  # type: ignore[no-untyped-def]
+    market = example().market()
+    args = (market, cleared.placements, cleared.rejected, cleared.summary())
+    assert check_clearing(*args, cleared.prices).ok
+    tampered = cleared.placements.with_columns(
+        pl.when(pl.col("bid_id") == "B3").then(21.0).otherwise(pl.col("payment_eur"))
+        .alias("payment_eur"))
+    report = check_clearing(market, tampered, *args[2:], cleared.prices)
+    assert any("B3" in p and "payment_eur" in p for p in report.problems)
+    assert any("more than its value" in p for p in report.problems)
+    cheap = cleared.prices.with_columns(pl.col("capacity_price_eur_per_gpu_hour") * 0.5)
+    report = check_clearing(*args, cheap)
+    assert any("capacity_eur reported 17.62" in p for p in report.problems)
+    negative = cleared.prices.with_columns(capacity_price_eur_per_gpu_hour=pl.lit(-1.0))
+    assert any(">= 0 EUR per GPU-hour" in p for p in check_clearing(*args, negative).problems)
+    assert any("no row" in p for p in check_clearing(*args, cleared.prices.head(2)).problems)

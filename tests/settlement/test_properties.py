@@ -12,6 +12,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 
 from gridbridge.settlement import cents, round_postings
+from optim.check import check_clearing
 from optim.clearing import clear
 from optim.options import SolveOptions
 from tests.optim.kit import Kit, small_markets
@@ -27,6 +28,8 @@ def test_settlement_invariants(kit: Kit) -> None:
     assert c.pricing is not None and c.pricing.converged
     assert c.pricing.lp_objective_eur >= c.totals.welfare_eur - 1e-6
     assert (c.prices["capacity_price_eur_per_gpu_hour"] >= 0).all()
+    check = check_clearing(market, c.placements, c.rejected, c.summary(), c.prices)
+    assert check.ok, check.problems
     p = c.placements
     assert (p["payment_eur"] <= p["value_eur"] + 1e-9).all()
     assert (p["uplift_eur"] >= 0).all()
