@@ -17,14 +17,19 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # The fullest end-to-end path that exists: build the W27 market from the bundled dataset,
-# check it is the one we ship, summarise it, clear it (against both baselines) and re-check
-# the clearing independently.
+# check it is the one we ship, summarise it, clear and price it (against both baselines),
+# re-check the clearing and its payments independently, post it to a fresh ledger database
+# and write the settlement reports.
 demo: setup
 	$(BIN)/gridbridge market make --dataset datasets/bridge-2023 --week 2023-W27 --bids 500 --seed 1 --out $(DEMO)/market-2023-W27
 	diff -r -q $(DEMO)/market-2023-W27 datasets/bridge-2023/market-2023-W27 && echo "demo market is identical to the shipped bundle"
 	$(BIN)/gridbridge market summary $(DEMO)/market-2023-W27
 	$(BIN)/gridbridge clear $(DEMO)/market-2023-W27 --out $(DEMO)/clearing-2023-W27 --time-limit 30
 	$(BIN)/gridbridge check $(DEMO)/market-2023-W27 $(DEMO)/clearing-2023-W27
+	rm -f $(DEMO)/gridbridge.db $(DEMO)/gridbridge.db-wal $(DEMO)/gridbridge.db-shm
+	$(BIN)/gridbridge ledger post $(DEMO)/clearing-2023-W27 --db sqlite:///$(DEMO)/gridbridge.db
+	$(BIN)/gridbridge report $(DEMO)/clearing-2023-W27 --format csv --out $(DEMO)/reports
+	$(BIN)/gridbridge report $(DEMO)/clearing-2023-W27 --format xlsx --out $(DEMO)/reports
 
 lint: setup
 	$(BIN)/ruff check .

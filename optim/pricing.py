@@ -91,12 +91,15 @@ def _best_per_bid(bid: np.ndarray, score: np.ndarray, index: np.ndarray, k: int)
 
 def relaxation_prices(cands: Candidates, arrays: MarketArrays, net_eur: np.ndarray,
                       emissions_cap_kg: float | None, *, seed: np.ndarray,
-                      seconds: float, threads: int | None = None) -> Prices:
+                      seconds: float, threads: int | None = None,
+                      rank: np.ndarray | None = None) -> Prices:
     """Solve the LP relaxation by column generation and return its prices (module docstring).
 
     ``net_eur`` is each candidate's net welfare at the round's carbon price; ``seed`` the
     candidate indices to start from (the clearing's placements); ``seconds`` caps the wall
-    time (the last master's duals are returned, flagged not converged).
+    time (the last master's duals are returned, flagged not converged). ``rank`` (one score
+    per candidate, e.g. reduced profit at the Lagrangian bound's prices) picks each bid's
+    first columns; without it, net value per GPU-hour does.
     """
     started = time.perf_counter()
     deadline = started + max(seconds, 0.1)
@@ -118,9 +121,9 @@ def relaxation_prices(cands: Candidates, arrays: MarketArrays, net_eur: np.ndarr
                            net[local])
         return int(local.size)
 
-    density = net / (sub.gpus * sub.duration)
+    score = net / (sub.gpus * sub.duration) if rank is None else rank[positive]
     first = np.union1d(position[seed][position[seed] >= 0],
-                       _best_per_bid(sub.bid, density, np.arange(positive.size),
+                       _best_per_bid(sub.bid, score, np.arange(positive.size),
                                      COLUMNS_PER_BID))
     add(first)
     objective, surplus = 0.0, np.zeros(bids)

@@ -3,6 +3,7 @@
 ``require_part`` is how a test depends on something PyPI cannot install (a browser, a
 PostgreSQL server): on a plain machine the test skips with a visible reason; with
 ``GRIDBRIDGE_REQUIRE_ALL=1`` (set by ``.ci/run``) it fails instead, so CI never skips it.
+``run_cli`` runs the ``gridbridge`` command line in-process.
 """
 
 from __future__ import annotations
@@ -31,3 +32,17 @@ def require_part(available: bool, what: str, how: str) -> None:
     if require_all():
         pytest.fail(f"GRIDBRIDGE_REQUIRE_ALL=1 but {message}")
     pytest.skip(message)
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run ``gridbridge ARGS`` in-process: its exit status, stdout and stderr."""
+    # Imported here: the CLI loads every command's dependencies, which most tests never need.
+    from gridbridge.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

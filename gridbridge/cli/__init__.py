@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from gridbridge import __version__
-from gridbridge.cli import clearing, data, market
+from gridbridge.cli import clearing, data, ledger, market, report, settle
 from gridbridge.errors import GridBridgeError
 
 app = typer.Typer(
@@ -25,9 +25,12 @@ app = typer.Typer(
 )
 app.add_typer(data.app, name="data")
 app.add_typer(market.app, name="market")
+app.add_typer(ledger.app, name="ledger")
 app.command("clear")(clearing.clear_command)
 app.command("check")(clearing.check_command)
 app.command("frontier")(clearing.frontier_command)
+app.command("report")(report.report_command)
+app.command("trueup")(settle.trueup_command)
 
 
 @app.command()

@@ -13,21 +13,11 @@ from gridbridge.bundle import read_bundle
 from gridbridge.clearing import read_clearing
 from gridbridge.errors import InputError, LedgerError
 from gridbridge.hours import parse_hour
+from gridbridge.ledger import read_postings_csv
 from gridbridge.settlement.trueup import read_metering, true_up
 from gridbridge.tables import write_csv
 
 console = Console(highlight=False, soft_wrap=True)
-LEDGER_DTYPES = {"posting_id": pl.String, "round_id": pl.String, "bid_id": pl.String,
-                 "account": pl.String, "kind": pl.String, "amount_cents": pl.Int64,
-                 "posted_at_utc": pl.String}
-
-
-def _ledger_csv(out: Path) -> pl.DataFrame:
-    path = out / "ledger.csv"
-    if not path.is_file():
-        raise InputError(f"{path} is missing — fix: clear the round with pricing first "
-                         f"(gridbridge clear BUNDLE --out {out})")
-    return pl.read_csv(path, schema=LEDGER_DTYPES)
 
 
 def trueup_command(
@@ -50,7 +40,8 @@ def trueup_command(
                          "gridbridge clear to write them")
     market = read_bundle(out / bundle)
     frame, batch_id = read_metering(metering)
-    ledger = _ledger_csv(out)
+    ledger = read_postings_csv(out / "ledger.csv", fix="clear the round with pricing first "
+                               f"(gridbridge clear BUNDLE --out {out})")
     if ledger["posting_id"].str.starts_with(f"{round_id}:{batch_id}:").any():
         raise LedgerError(f"metering batch {batch_id} ({metering}) is already posted for round "
                           f"{round_id}; a batch is never posted twice")

@@ -2,7 +2,6 @@
 
 from gridbridge.settlement.postings import (
     CARBON_FUND,
-    POSTING_COLUMNS,
     ROUNDING,
     UPLIFT,
     cents,
@@ -11,5 +10,5 @@ from gridbridge.settlement.postings import (
     round_postings,
 )
 
-__all__ = ["CARBON_FUND", "POSTING_COLUMNS", "ROUNDING", "UPLIFT", "cents", "hour_stamp",
-           "round_id_for", "round_postings"]
+__all__ = ["CARBON_FUND", "ROUNDING", "UPLIFT", "cents", "hour_stamp", "round_id_for",
+           "round_postings"]

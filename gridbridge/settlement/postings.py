@@ -36,13 +36,9 @@ from pathlib import Path
 import polars as pl
 
 from gridbridge.errors import InputError, LedgerError
+from gridbridge.hours import HOUR_FORMAT
+from gridbridge.ledger.schema import CARBON_FUND, POSTING_SCHEMA, ROUNDING, UPLIFT
 
-#: ledger.csv's columns and the database's (gridbridge.ledger).
-POSTING_COLUMNS = ("posting_id", "round_id", "bid_id", "account", "kind", "amount_cents",
-                   "posted_at_utc")
-CARBON_FUND = "alliance:carbon-fund"
-UPLIFT = "alliance:uplift"
-ROUNDING = "alliance:rounding"
 #: Charge kinds of a bid, in posting order, with the placements column each comes from.
 CHARGES = (("energy", "energy_cost_eur"), ("ask", "ask_eur"), ("capacity", "capacity_eur"),
            ("carbon_fee", "carbon_fee_eur"))
@@ -57,7 +53,7 @@ def cents(eur: float) -> int:
 
 def hour_stamp(t: datetime) -> str:
     """The ledger's timestamp form, ``2023-07-03T00:00Z``."""
-    return f"{t:%Y-%m-%dT%H:%MZ}"
+    return t.strftime(HOUR_FORMAT)
 
 
 def round_id_for(bundle: Path, carbon_price_eur_per_t: float,
@@ -98,9 +94,7 @@ class Lines:
             "kind": [r[2] for r in self.rows],
             "amount_cents": [r[3] for r in self.rows],
             "posted_at_utc": [self.posted_at_utc] * n,
-        }, schema={"posting_id": pl.String, "round_id": pl.String, "bid_id": pl.String,
-                   "account": pl.String, "kind": pl.String, "amount_cents": pl.Int64,
-                   "posted_at_utc": pl.String})
+        }, schema=POSTING_SCHEMA)
 
 
 def _split(total: int, shares: Iterable[tuple[str, float]]) -> list[tuple[str, int]]:
@@ -164,5 +158,5 @@ def round_postings(round_id: str, posted_at_utc: datetime, placements: pl.DataFr
     return frame
 
 
-__all__ = ["CARBON_FUND", "POSTING_COLUMNS", "ROUNDING", "UPLIFT", "cents", "hour_stamp",
-           "round_id_for", "round_postings"]
+__all__ = ["CARBON_FUND", "ROUNDING", "UPLIFT", "cents", "hour_stamp", "round_id_for",
+           "round_postings"]

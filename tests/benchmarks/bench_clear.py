@@ -41,7 +41,7 @@ DATASET = ROOT / "datasets" / "bridge-2023"
 WEEK = "2023-W27"
 THREADS = 2
 PHASES = ("candidates", "baselines", "bound", "warm_start", "build", "handover", "solve",
-          "extract", "reasons")
+          "extract", "reasons", "pricing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,8 @@ def run_size(size: Size, scale: float) -> dict[str, Any]:
     summary = clearing.summary()
     # Every benchmarked clearing is re-verified from scratch by the independent checker.
     started = time.perf_counter()
-    check = check_clearing(market, clearing.placements, clearing.rejected, summary)
+    check = check_clearing(market, clearing.placements, clearing.rejected, summary,
+                           clearing.prices)
     check_s = time.perf_counter() - started
     timings = clearing.timings()
     seconds = {p: float(timings.get(f"{p}_s", 0.0)) for p in PHASES}
@@ -121,6 +122,7 @@ def run_size(size: Size, scale: float) -> dict[str, Any]:
         "wall_s": wall_s,
         "pyomo_s": pyomo_s,
         "pyomo_share": pyomo_s / wall_s if wall_s > 0 else 0.0,
+        "pricing": summary["pricing"],
         "status": report.status.value,
         "feasible": report.status in USABLE and report.status is not SolveStatus.EMPTY,
         "highs_status": report.highs_status,
@@ -222,6 +224,15 @@ def report(results: list[dict[str, Any]]) -> None:
             f3(b["kg_per_work_h"]),
             f3(b["welfare_eur"] / r["welfare_eur"]) if r["welfare_eur"] else "-"]
            for r in results for name, b in r["baselines"].items()])
+    table("Pricing: LP relaxation by column generation (optim.pricing), part of the wall",
+          ["size", "pricing s", "share of wall", "LP objective EUR", "converged", "iterations",
+           "columns", "payments EUR", "uplift EUR", "paradoxical bids"],
+          [[r["size"], f2(r["seconds"]["pricing"]),
+            f"{100 * r['seconds']['pricing'] / r['wall_s']:.1f} %",
+            f0(r["pricing"]["lp_objective_eur"]), str(r["pricing"]["converged"]),
+            str(r["pricing"]["iterations"]), str(r["pricing"]["columns"]),
+            f0(r["pricing"]["payments_eur"]), f0(r["pricing"]["uplift_eur"]),
+            str(r["pricing"]["paradoxically_rejected"])] for r in results])
     table("Whole model of every profitable candidate: Pyomo vs raw highspy (same run)",
           ["size", "non-zeros", "Pyomo build+handover s", "formulate s", "raw highspy s",
            "Pyomo / raw highspy", "Pyomo / (formulate + raw)"],

@@ -9,17 +9,7 @@ import polars as pl
 import pytest
 
 from gridbridge.cli import main
-from tests.conftest import W27
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.conftest import W27, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +21,8 @@ def small_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_clear_writes_checked_deterministic_files(small_bundle: Path, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["clear", str(small_bundle), "--out", str(tmp_path / "a"),
-                        "--time-limit", "30"], capsys)
+    code, out, _ = run_cli(["clear", str(small_bundle), "--out", str(tmp_path / "a"),
+                            "--time-limit", "30"], capsys)
     assert code == 0, out
     assert "carbon blind greedy" in out and "carbon aware greedy" in out
     for name in ("placements.csv", "rejected.csv", "summary.json", "timings.json"):
@@ -45,11 +35,11 @@ def test_clear_writes_checked_deterministic_files(small_bundle: Path, tmp_path: 
     timings = orjson.loads((tmp_path / "a" / "timings.json").read_bytes())
     assert {"build_s", "handover_s", "solve_s", "extract_s"} <= set(timings)
 
-    code, out, _ = run(["check", str(small_bundle), str(tmp_path / "a")], capsys)
+    code, out, _ = run_cli(["check", str(small_bundle), str(tmp_path / "a")], capsys)
     assert code == 0 and "feasible" in out
 
-    code, _, _ = run(["clear", str(small_bundle), "--out", str(tmp_path / "b"),
-                      "--time-limit", "30"], capsys)
+    code, _, _ = run_cli(["clear", str(small_bundle), "--out", str(tmp_path / "b"),
+                          "--time-limit", "30"], capsys)
     assert code == 0
     for name in ("placements.csv", "rejected.csv", "summary.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
@@ -57,12 +47,12 @@ def test_clear_writes_checked_deterministic_files(small_bundle: Path, tmp_path: 
 
 def test_check_catches_a_tampered_clearing(small_bundle: Path, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["clear", str(small_bundle), "--out", str(tmp_path)], capsys)[0] == 0
+    assert run_cli(["clear", str(small_bundle), "--out", str(tmp_path)], capsys)[0] == 0
     path = tmp_path / "placements.csv"
     frame = pl.read_csv(path)
     assert frame.height > 0
     frame.with_columns(pl.col("emissions_kg") * 0.5).write_csv(path)
-    code, _, err = run(["check", str(small_bundle), str(tmp_path)], capsys)
+    code, _, err = run_cli(["check", str(small_bundle), str(tmp_path)], capsys)
     assert code == 4
     assert "emissions_kg" in err
 
@@ -75,55 +65,55 @@ def test_check_catches_a_tampered_clearing(small_bundle: Path, tmp_path: Path,
 ])
 def test_clear_refuses_bad_options(small_bundle: Path, tmp_path: Path, args: list[str],
                                    message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(["clear", str(small_bundle), "--out", str(tmp_path), *args], capsys)
+    code, _, err = run_cli(["clear", str(small_bundle), "--out", str(tmp_path), *args], capsys)
     assert code == 2
     assert message in err
     assert not list(tmp_path.iterdir())  # nothing written
 
 
 def test_clear_refuses_a_missing_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(["clear", str(tmp_path / "nope")], capsys)
+    code, _, err = run_cli(["clear", str(tmp_path / "nope")], capsys)
     assert code != 0 and "error:" in err
 
 
 def test_check_refuses_a_folder_without_a_clearing(small_bundle: Path, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(["check", str(small_bundle), str(tmp_path)], capsys)
+    code, _, err = run_cli(["check", str(small_bundle), str(tmp_path)], capsys)
     assert code == 2 and "placements.csv is missing" in err
 
 
 def test_emissions_cap_from_the_cli(small_bundle: Path, tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["clear", str(small_bundle), "--out", str(tmp_path / "free")], capsys)[0] == 0
+    assert run_cli(["clear", str(small_bundle), "--out", str(tmp_path / "free")], capsys)[0] == 0
     free = orjson.loads((tmp_path / "free" / "summary.json").read_bytes())
     cap_t = free["emissions_kg"] / 1000 / 2
-    code, out, _ = run(["clear", str(small_bundle), "--out", str(tmp_path / "cap"),
-                        "--emissions-cap", str(cap_t)], capsys)
+    code, out, _ = run_cli(["clear", str(small_bundle), "--out", str(tmp_path / "cap"),
+                            "--emissions-cap", str(cap_t)], capsys)
     assert code == 0, out
     capped = orjson.loads((tmp_path / "cap" / "summary.json").read_bytes())
     assert capped["emissions_kg"] <= cap_t * 1000 + 1e-6
     assert capped["emissions_cap_kg"] == pytest.approx(cap_t * 1000)
-    assert run(["check", str(small_bundle), str(tmp_path / "cap")], capsys)[0] == 0
+    assert run_cli(["check", str(small_bundle), str(tmp_path / "cap")], capsys)[0] == 0
 
 
 def test_frontier_writes_one_row_per_price_and_method(small_bundle: Path, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["frontier", str(small_bundle), "--carbon-prices", "0,400,3200",
-                        "--out", str(tmp_path)], capsys)
+    code, out, _ = run_cli(["frontier", str(small_bundle), "--carbon-prices", "0,400,3200",
+                            "--out", str(tmp_path)], capsys)
     assert code == 0, out
     frame = pl.read_csv(tmp_path / "frontier.csv")
     assert frame.height == 9
     assert set(frame["method"]) == {"optimum", "carbon_blind_greedy", "carbon_aware_greedy"}
-    code, _, err = run(["frontier", str(small_bundle), "--carbon-prices", "0,x"], capsys)
+    code, _, err = run_cli(["frontier", str(small_bundle), "--carbon-prices", "0,x"], capsys)
     assert code == 2 and "--carbon-prices" in err
 
 
 @pytest.mark.slow
 def test_bundled_market_clears_and_passes_check(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["clear", str(W27), "--out", str(tmp_path), "--time-limit", "5"], capsys)
+    code, out, _ = run_cli(["clear", str(W27), "--out", str(tmp_path), "--time-limit", "5"], capsys)
     assert code == 0, out
-    assert run(["check", str(W27), str(tmp_path)], capsys)[0] == 0
+    assert run_cli(["check", str(W27), str(tmp_path)], capsys)[0] == 0
     summary = orjson.loads((tmp_path / "summary.json").read_bytes())
     assert summary["bound_eur"] >= summary["welfare_eur"]
     blind = summary["baselines"]["carbon_blind_greedy"]["welfare_eur"]

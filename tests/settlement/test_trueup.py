@@ -9,28 +9,18 @@ import polars as pl
 import pytest
 
 from gridbridge.bundle import write_bundle
-from gridbridge.cli import main
 from gridbridge.errors import InputError
 from gridbridge.settlement.trueup import read_metering
+from tests.conftest import run_cli
 from tests.settlement.test_hand_example import example
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out + err
 
 
 @pytest.fixture()
 def cleared(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     bundle = write_bundle(example().market(), tmp_path / "market")
-    code, out = run(["clear", str(bundle), "--out", str(tmp_path / "out"), "--time-limit", "10"],
-                    capsys)
-    assert code == 0, out
+    code, out, err = run_cli(["clear", str(bundle), "--out", str(tmp_path / "out"),
+                              "--time-limit", "10"], capsys)
+    assert code == 0, out + err
     return tmp_path / "out"
 
 
@@ -47,8 +37,8 @@ def test_trueup_posts_corrections_for_metered_energy_and_intensity(
     file = metering(tmp_path / "m.csv", "bid_id,hour_utc,energy_kwh,carbon_g_per_kwh\n"
                     "B2,2023-07-03T00:00Z,5.0,600\nB3,2023-07-03T00:00Z,4.0,\n")
     before = pl.read_csv(cleared / "ledger.csv")
-    code, out = run(["trueup", str(cleared), str(file)], capsys)
-    assert code == 0, out
+    code, out, err = run_cli(["trueup", str(cleared), str(file)], capsys)
+    assert code == 0, out + err
     _, batch = read_metering(file)
     records = pl.read_csv(cleared / f"trueup-{batch}.csv")
     b2 = records.filter(pl.col("bid_id") == "B2").row(0, named=True)
@@ -70,8 +60,8 @@ def test_trueup_posts_corrections_for_metered_energy_and_intensity(
     assert new["posting_id"][0] == f"{round_id}:{batch}:000001"
     assert int(after["amount_cents"].sum()) == 0
 
-    code, out = run(["trueup", str(cleared), str(file)], capsys)
-    assert code == 5 and "already posted" in out
+    code, _, err = run_cli(["trueup", str(cleared), str(file)], capsys)
+    assert code == 5 and "already posted" in err
     assert pl.read_csv(cleared / "ledger.csv").equals(after)
 
 
@@ -91,9 +81,10 @@ def test_bad_metering_is_refused_and_changes_nothing(
         cleared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
         field: str) -> None:
     before = (cleared / "ledger.csv").read_bytes()
-    code, out = run(["trueup", str(cleared), str(metering(tmp_path / "bad.csv", text))], capsys)
-    assert code == 2, out
-    assert f"'{field}'" in out and "fix:" in out
+    code, out, err = run_cli(["trueup", str(cleared), str(metering(tmp_path / "bad.csv", text))],
+                             capsys)
+    assert code == 2, out + err
+    assert f"'{field}'" in err and "fix:" in err
     assert (cleared / "ledger.csv").read_bytes() == before
     assert not list(cleared.glob("trueup-*.csv"))
 
@@ -101,3 +92,25 @@ def test_bad_metering_is_refused_and_changes_nothing(
 def test_missing_metering_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
         read_metering(tmp_path / "nope.csv")
+
+
+def test_trueup_posts_the_batch_to_the_ledger_database_once(
+        cleared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gridbridge.ledger import Ledger
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    assert run_cli(["ledger", "post", str(cleared), "--db", url], capsys)[0] == 0
+    file = metering(tmp_path / "m.csv", "bid_id,hour_utc,energy_kwh\nB3,2023-07-03T00:00Z,3.0\n")
+    code, out, err = run_cli(["trueup", str(cleared), str(file), "--db", url], capsys)
+    assert code == 0, out + err
+    round_id = orjson.loads((cleared / "summary.json").read_bytes())["round_id"]
+    with Ledger.open(url) as ledger:
+        stored = ledger.postings(round_id)
+        # B3 drew 3 kWh of its 4: 0.10 EUR less energy, 0.5 kg less, 0.05 EUR less fee.
+        corrections = stored.filter(pl.col("kind") == "correction")
+        assert sorted(corrections["amount_cents"].to_list()) == [-10, -5, 5, 10]
+        assert int(stored["amount_cents"].sum()) == 0
+        assert stored.equals(pl.read_csv(cleared / "ledger.csv", schema=stored.schema)
+                             .sort("posting_id"))
+    code, _, err = run_cli(["trueup", str(cleared), str(file), "--db", url], capsys)
+    assert code == 5 and "already posted" in err
