@@ -14,7 +14,7 @@ from gridbridge.clearing import read_clearing
 from gridbridge.errors import InputError, LedgerError
 from gridbridge.hours import parse_hour
 from gridbridge.ledger import read_postings_csv
-from gridbridge.settlement.trueup import read_metering, true_up
+from gridbridge.settlement.trueup import RECORD_FILE, read_metering, true_up
 from gridbridge.tables import write_csv
 
 console = Console(highlight=False, soft_wrap=True)
@@ -58,7 +58,7 @@ def trueup_command(
             store.post_corrections(round_id, batch_id, result.postings)
         finally:
             store.close()
-    write_csv(result.records, out / f"trueup-{batch_id}.csv")
+    write_csv(result.records, out / RECORD_FILE.format(batch=batch_id))
     write_csv(pl.concat([ledger, result.postings]), out / "ledger.csv")
     r = result.records
     console.print(

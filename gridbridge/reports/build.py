@@ -25,13 +25,14 @@ from gridbridge.errors import InputError
 from gridbridge.hours import HourParseError, parse_hour
 from gridbridge.ledger import CARBON_FUND, KINDS, POSTING_SCHEMA
 from gridbridge.reports.inputs import RoundInputs, load_round
+from gridbridge.settlement.trueup import read_records
 
 __all__ = ["REPORT_TABLES", "build_reports", "build_reports_from"]
 
 #: The report tables, in the order they are written (names are the file stems / sheets).
 REPORT_TABLES = ("alliance_summary", "member_totals", "member_statements", "cross_border",
                  "site_statements", "site_utilisation_daily", "usage_records", "focus_costs",
-                 "ledger")
+                 "metering", "ledger")
 #: Kinds of the lines that pay a site for a job: the "who pays whom" of cross_border.
 FLOW_KINDS = ("energy", "ask", "capacity", "correction")
 #: Site revenue columns, by kind; anything else on a site account lands in ``other_eur``.
@@ -452,6 +453,13 @@ def focus_costs(r: _Round) -> pl.DataFrame:
     ).sort("x_PostingId")
 
 
+def metering(r: _Round) -> pl.DataFrame:
+    """Metered true-ups (``gridbridge trueup``): per batch and placement, the forecast, the
+    actual and the difference of kWh, kg CO2eq, energy cost and carbon fee (EUR); no rows
+    until a batch is posted. Their ledger lines are the ``correction`` lines."""
+    return read_records(r.inputs.clearing_dir)
+
+
 def ledger(r: _Round) -> pl.DataFrame:
     """The ledger lines as they are (ledger.csv's columns), sorted by posting_id."""
     return r.inputs.postings.select(list(POSTING_SCHEMA)).sort("posting_id")
@@ -461,7 +469,7 @@ _BUILDERS = {"alliance_summary": alliance_summary, "member_totals": member_total
              "member_statements": member_statements, "cross_border": cross_border,
              "site_statements": site_statements,
              "site_utilisation_daily": site_utilisation_daily, "usage_records": usage_records,
-             "focus_costs": focus_costs, "ledger": ledger}
+             "focus_costs": focus_costs, "metering": metering, "ledger": ledger}
 
 
 def build_reports_from(inputs: RoundInputs,

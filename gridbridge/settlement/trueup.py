@@ -46,6 +46,13 @@ RECORD_COLUMNS = (
     "forecast_carbon_fee_eur", "actual_carbon_fee_eur", "difference_carbon_fee_eur",
 )
 
+#: Their types (identifiers text, ``hours_metered`` an integer, figures float).
+RECORD_SCHEMA: dict[str, pl.DataType] = {
+    c: (pl.String() if c in ("bid_id", "member", "site_id", "gpu_type") else
+        pl.Int64() if c == "hours_metered" else pl.Float64()) for c in RECORD_COLUMNS}
+#: trueup-<batch>.csv: one file per metering batch in the round's folder.
+RECORD_FILE = "trueup-{batch}.csv"
+
 
 @dataclass(frozen=True, slots=True)
 class TrueUp:
@@ -158,10 +165,22 @@ def true_up(market: Market, placements: pl.DataFrame, metering: pl.DataFrame, *,
         lines.transfer(bid, member, site, "correction",
                        cents(row["energy_cost_eur"] + d_cost) - cents(row["energy_cost_eur"]))
         lines.transfer(bid, member, CARBON_FUND, "correction", cents(fee + d_fee) - cents(fee))
-    frame = pl.DataFrame(records, schema=list(RECORD_COLUMNS), orient="row")
+    frame = pl.DataFrame(records, schema=RECORD_SCHEMA, orient="row")
     money = [c for c in RECORD_COLUMNS if c.endswith(("_eur", "_kwh", "_kg"))]
-    frame = frame.with_columns(pl.col(money).cast(pl.Float64).round(6))
+    frame = frame.with_columns(pl.col(money).round(6))
     return TrueUp(batch_id, frame, lines.frame())
 
 
-__all__ = ["RECORD_COLUMNS", "TrueUp", "read_metering", "true_up"]
+def read_records(folder: Path) -> pl.DataFrame:
+    """Every true-up batch's records in a round's folder, with a leading ``batch_id`` column,
+    sorted by batch and bid (empty, with the columns, before any true-up)."""
+    frames = [pl.read_csv(path, schema=RECORD_SCHEMA).select(
+        pl.lit(path.stem.removeprefix("trueup-")).alias("batch_id"), pl.all())
+        for path in sorted(folder.glob(RECORD_FILE.format(batch="*")))]
+    if not frames:
+        return pl.DataFrame(schema={"batch_id": pl.String, **RECORD_SCHEMA})
+    return pl.concat(frames).sort("batch_id", "bid_id")
+
+
+__all__ = ["RECORD_COLUMNS", "RECORD_FILE", "RECORD_SCHEMA", "TrueUp", "read_metering",
+           "read_records", "true_up"]

@@ -114,3 +114,19 @@ def test_trueup_posts_the_batch_to_the_ledger_database_once(
                              .sort("posting_id"))
     code, _, err = run_cli(["trueup", str(cleared), str(file), "--db", url], capsys)
     assert code == 5 and "already posted" in err
+
+
+def test_reports_show_forecast_actual_and_difference(
+        cleared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gridbridge.reports import build_reports
+
+    assert build_reports(cleared)["metering"].height == 0
+    file = metering(tmp_path / "m.csv", "bid_id,hour_utc,energy_kwh\nB3,2023-07-03T00:00Z,3.0\n")
+    assert run_cli(["trueup", str(cleared), str(file)], capsys)[0] == 0
+    tables = build_reports(cleared)
+    rows = tables["metering"].rows(named=True)
+    assert [(r["bid_id"], r["forecast_kwh"], r["actual_kwh"], r["difference_kwh"])
+            for r in rows] == [("B3", 4.0, 3.0, -1.0)]
+    assert rows[0]["batch_id"] == read_metering(file)[1]
+    ca = tables["member_totals"].filter(pl.col("member") == "CA").row(0, named=True)
+    assert ca["correction_eur"] == pytest.approx(0.15)  # 0.10 energy + 0.05 fee back to CA
