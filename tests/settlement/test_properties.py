@@ -3,17 +3,23 @@
 For every market: the round's ledger lines sum to exactly 0 cents; no bid pays more than its
 value (in EUR and in ledger cents); every site receives at least its asks and the energy cost
 of what it served; each carbon-fee line is carbon price × emissions within a cent; capacity
-prices are >= 0 and the LP relaxation is never below the integer welfare.
+prices are >= 0 and the LP relaxation is never below the integer welfare; and the settlement
+reports' totals (per member, per site, the carbon fund, the whole round) equal the ledger's.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 
+from gridbridge.reports.build import build_reports_from
+from gridbridge.reports.inputs import RoundInputs
 from gridbridge.settlement import cents, round_postings
 from optim.check import check_clearing
-from optim.clearing import clear
+from optim.clearing import Clearing, clear
+from optim.market import Market
 from optim.options import SolveOptions
 from tests.optim.kit import Kit, small_markets
 
@@ -47,3 +53,22 @@ def test_settlement_invariants(kit: Kit) -> None:
         "alliance")).join(p.select("bid_id", "emissions_kg"), on="bid_id")
     for amount, kg in fee.select("amount_cents", "emissions_kg").iter_rows():
         assert abs(amount - kit.carbon_price * kg / 1000 * 100) <= 1.0
+    _reports_equal_ledger(c, lines, market)
+
+
+def _reports_equal_ledger(c: Clearing, lines: pl.DataFrame, market: Market) -> None:
+    summary = {"round_id": "R", **c.summary()}
+    placements = c.placements.with_columns(
+        gpu_hours=pl.col("gpus") * (pl.col("end_utc") - pl.col("start_utc")).dt.total_hours())
+    tables = build_reports_from(RoundInputs(
+        clearing_dir=Path("no-true-up-here"), summary=summary, placements=placements,
+        rejected=c.rejected, postings=lines, market=market, bundle="in memory"))
+    balance = dict(lines.group_by("account").agg(pl.col("amount_cents").sum()).iter_rows())
+    for member, net in tables["member_totals"].select("member", "net_cents").iter_rows():
+        assert net == balance.get(f"member:{member}", 0)
+    for site, revenue in tables["site_statements"].select("site_id", "revenue_cents").iter_rows():
+        assert revenue == balance.get(f"site:{site}", 0)
+    alliance = tables["alliance_summary"].row(0, named=True)
+    assert alliance["ledger_sum_cents"] == 0
+    assert alliance["carbon_fund_balance_cents"] == balance.get("alliance:carbon-fund", 0)
+    assert int(tables["ledger"]["amount_cents"].sum()) == 0
