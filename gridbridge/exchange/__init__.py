@@ -1,0 +1,1 @@
+"""The exchange: HTTP API (FastAPI), storage (SQLAlchemy Core), rounds, access control."""
