@@ -45,6 +45,7 @@ from optim.market import Market
 from optim.model import build_model
 from optim.options import (
     DEFAULT_MIP_REL_GAP,
+    DEFAULT_PRICING_TIME_LIMIT_S,
     DEFAULT_TIME_LIMIT_S,
     ModelSize,
     SolveOptions,
@@ -350,7 +351,7 @@ class Round:
         prices: Prices | None = None
         if self.options.pricing:
             self.progress("pricing (LP relaxation)")
-            seconds = self.options.pricing_time_limit_s or limit
+            seconds = self.options.pricing_time_limit_s or DEFAULT_PRICING_TIME_LIMIT_S
             prices = relaxation_prices(cands, arrays, net, emissions_cap_kg, seed=chosen,
                                        seconds=seconds, threads=self.options.threads)
         placements, rejected = self._priced(placements, rejected, chosen, prices, price)

@@ -102,7 +102,7 @@ def relaxation_prices(cands: Candidates, arrays: MarketArrays, net_eur: np.ndarr
     first columns; without it, net value per GPU-hour does.
     """
     started = time.perf_counter()
-    deadline = started + max(seconds, 0.1)
+    deadline = started + seconds
     bids = len(arrays.bid_ids)
     # Candidates with net <= 0 never price in: their reduced profit is < 0 at any prices.
     positive = np.flatnonzero(net_eur > 0)

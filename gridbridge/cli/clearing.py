@@ -54,7 +54,8 @@ class _Progress:
 
 
 def _options(carbon_price: float | None, emissions_cap: float | None, time_limit: float | None,
-             mip_gap: float | None, threads: int | None) -> SolveOptions:
+             mip_gap: float | None, threads: int | None,
+             pricing_time_limit: float | None = None) -> SolveOptions:
     if carbon_price is not None and not carbon_price >= 0:
         raise InputError("--carbon-price must be >= 0 (EUR per tonne CO2eq)")
     if emissions_cap is not None and not emissions_cap >= 0:
@@ -65,8 +66,11 @@ def _options(carbon_price: float | None, emissions_cap: float | None, time_limit
         raise InputError("--mip-gap must be a fraction in [0, 1), e.g. 0.01 for 1 %")
     if threads is not None and threads < 1:
         raise InputError("--threads must be at least 1")
+    if pricing_time_limit is not None and not pricing_time_limit > 0:
+        raise InputError("--pricing-time-limit must be > 0 seconds")
     return SolveOptions(
         time_limit_s=time_limit, mip_rel_gap=mip_gap, threads=threads,
+        pricing_time_limit_s=pricing_time_limit,
         carbon_price_eur_per_t=carbon_price,
         emissions_cap_kg=None if emissions_cap is None else emissions_cap * 1000.0,
     )
@@ -99,9 +103,13 @@ def clear_command(
     mip_gap: Annotated[float | None, typer.Option(
         help="Relative MIP gap to stop at, a fraction (default: market.toml, else 0.01).")] = None,
     threads: Annotated[int | None, typer.Option(help="HiGHS threads.")] = None,
+    pricing_time_limit: Annotated[float | None, typer.Option(
+        help="Pricing LP time limit, seconds (default 600; it stops once prices are exact).")
+    ] = None,
 ) -> None:
     """Clear a market bundle: placements.csv, rejected.csv, summary.json, timings.json."""
-    options = _options(carbon_price, emissions_cap, time_limit, mip_gap, threads)
+    options = _options(carbon_price, emissions_cap, time_limit, mip_gap, threads,
+                       pricing_time_limit)
     started = time.perf_counter()
     market = read_bundle(bundle)
     progress = _Progress()

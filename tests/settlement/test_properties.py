@@ -72,3 +72,20 @@ def _reports_equal_ledger(c: Clearing, lines: pl.DataFrame, market: Market) -> N
     assert alliance["ledger_sum_cents"] == 0
     assert alliance["carbon_fund_balance_cents"] == balance.get("alliance:carbon-fund", 0)
     assert int(tables["ledger"]["amount_cents"].sum()) == 0
+
+
+def test_pricing_cut_short_says_so_and_still_caps_payments() -> None:
+    from gridbridge.market import MakerOptions, make_market
+    from tests.conftest import BRIDGE_2023 as DATASET
+
+    market = make_market(DATASET, MakerOptions(week="2023-W27", bids=60, sites=4, hours=72,
+                                               seed=2))
+    full = clear(market, OPTIONS)
+    short = clear(market, SolveOptions(time_limit_s=10, baselines=False, bound_iterations=50,
+                                       pricing_time_limit_s=1e-9))
+    assert full.pricing is not None and full.pricing.converged and full.pricing.iterations > 1
+    assert short.pricing is not None and not short.pricing.converged
+    assert short.pricing.iterations == 1 and short.pricing.largest_reduced_profit_eur > 0
+    assert short.summary()["pricing"]["converged"] is False
+    p = short.placements
+    assert (p["payment_eur"] <= p["value_eur"] + 1e-9).all()
