@@ -6,9 +6,12 @@
     ├── MarketInputError            (optim.errors) inconsistent inputs handed to the core
     ├── InputError                  bad user input: a file, an option, a value
     │   ├── DataImportError         a raw data file (carbon, prices, reference) is unusable
-    │   └── BundleError             a market bundle failed validation (lists every problem)
-    ├── NotFoundError               a named file, zone, site... does not exist
-    └── LedgerError                 a posting the ledger refuses (unbalanced, posted twice)
+    │   ├── BundleError             a market bundle failed validation (lists every problem)
+    │   ├── FieldError              one field of a request is refused (``loc`` names it)
+    │   ├── ConflictError           a request conflicts with what is stored (an id in use)
+    │   └── NotFoundError           a named file, zone, site... does not exist
+    ├── LedgerError                 a posting the ledger refuses (unbalanced, posted twice)
+    └── ExchangeError               the exchange's database is unusable or not initialised
 
 Every message names the file/field and says how to fix it.
 """
@@ -23,7 +26,10 @@ from optim.errors import GridBridgeError, MarketInputError
 __all__ = [
     "MAX_ROWS_REPORTED",
     "BundleError",
+    "ConflictError",
     "DataImportError",
+    "ExchangeError",
+    "FieldError",
     "GridBridgeError",
     "InputError",
     "LedgerError",
@@ -56,6 +62,23 @@ class DataImportError(InputError):
 
 class NotFoundError(InputError):
     """A file, zone, site or other named thing does not exist."""
+
+
+class FieldError(InputError):
+    """One field of a request is refused; ``loc`` names it as pydantic does.
+
+    ``loc`` is the path to the field, e.g. ``("body", "options", 0, "gpu_type")``; the
+    exchange answers it as a 422 shaped like FastAPI's own validation errors.
+    """
+
+    def __init__(self, message: str, loc: tuple[str | int, ...]) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+class ConflictError(InputError):
+    """A request conflicts with what is already stored: an id in use, a round no longer open,
+    a zone whose series already has another carbon signal. Nothing is written."""
 
 
 class LedgerError(GridBridgeError):
@@ -103,3 +126,12 @@ class BundleError(InputError):
         if len(problems) > len(shown):
             lines.append(f"  ... and {len(problems) - len(shown)} more")
         super().__init__("\n".join(lines))
+
+
+class ExchangeError(GridBridgeError):
+    """The exchange cannot serve: its database is unusable, not initialised, or newer.
+
+    The message names the database (password hidden) and the command that fixes it.
+    """
+
+    exit_code = 6

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from gridbridge import __version__
-from gridbridge.cli import clearing, data, ledger, market, report, settle
+from gridbridge.cli import agent, clearing, data, exchange, ledger, market, report, settle
 from gridbridge.errors import GridBridgeError
 
 app = typer.Typer(
@@ -26,6 +26,8 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.add_typer(market.app, name="market")
 app.add_typer(ledger.app, name="ledger")
+app.add_typer(exchange.app, name="exchange")
+app.add_typer(agent.app, name="agent")
 app.command("clear")(clearing.clear_command)
 app.command("check")(clearing.check_command)
 app.command("frontier")(clearing.frontier_command)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from gridbridge.bundle import read_bundle
 from gridbridge.clearing import read_clearing, write_clearing, write_frontier
+from gridbridge.cli.output import make_console
 from gridbridge.errors import InputError
 from gridbridge.settlement import round_id_for, round_postings
 from optim.check import check_clearing
@@ -20,9 +21,7 @@ from optim.clearing import BASELINES, Clearing, clear
 from optim.frontier import frontier
 from optim.options import SolveOptions
 
-console = Console(highlight=False, stderr=False)
-if not console.is_terminal:
-    console = Console(highlight=False, width=160)
+console = make_console()
 err = Console(stderr=True, highlight=False)
 
 ROWS = (("welfare_eur", "welfare (EUR)"), ("surplus_eur", "surplus (EUR)"),

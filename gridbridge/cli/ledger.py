@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from gridbridge.cli.output import make_console
 from gridbridge.errors import NotFoundError
 from gridbridge.ledger import (
     DEFAULT_URL,
@@ -27,10 +27,7 @@ from gridbridge.ledger.files import LEDGER_CSV, SUMMARY_JSON
 
 app = typer.Typer(help="Post settlements to the ledger and show balances.",
                   no_args_is_help=True)
-console = Console(highlight=False)
-if not console.is_terminal:
-    # Piped or captured output: rich would wrap tables at 80 columns; keep rows whole.
-    console = Console(highlight=False, width=160)
+console = make_console()
 
 DbOption = Annotated[str, typer.Option(
     "--db", help="Ledger database URL (SQLite file relative to the current directory, or "

@@ -8,18 +8,15 @@ from typing import Annotated
 import orjson
 import polars as pl
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from gridbridge.bundle import read_bundle_with_warnings, write_bundle
+from gridbridge.cli.output import make_console
 from gridbridge.market import MakerOptions, make_market, summarize
 from gridbridge.market.maker import DEFAULT_CARBON_PRICE_EUR_PER_T
 
 app = typer.Typer(help="Make, validate and summarise market bundles.", no_args_is_help=True)
-console = Console(highlight=False)
-if not console.is_terminal:
-    # Piped or captured output: rich would wrap tables at 80 columns; keep rows whole.
-    console = Console(highlight=False, width=160)
+console = make_console()
 
 
 @app.command()

@@ -7,16 +7,13 @@ from typing import Annotated
 
 import polars as pl
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from gridbridge.cli.output import make_console
 from gridbridge.errors import InputError, NotFoundError
 from gridbridge.reports import FORMATS, build_reports, read_round_id, write_reports
 
-console = Console(highlight=False)
-if not console.is_terminal:
-    # Piped or captured output: rich would wrap tables at 80 columns; keep rows whole.
-    console = Console(highlight=False, width=160)
+console = make_console()
 
 #: alliance_summary columns printed after a report, with their labels and number formats.
 TOTALS = (("carbon_price_eur_per_t", "carbon price (EUR/t CO2eq)", ",.2f"),

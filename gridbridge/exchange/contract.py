@@ -56,7 +56,8 @@ def _finite(value: float) -> float:
 
 UtcHour = Annotated[datetime, AfterValidator(_utc_hour)]
 Finite = Annotated[float, AfterValidator(_finite)]
-NonNegative = Annotated[float, Field(ge=0), AfterValidator(_finite)]
+# allow_inf_nan=False: NaN is refused as "not finite", not as "not >= 0".
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False), AfterValidator(_finite)]
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:@-]{1,100}$")]
 GpuType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,40}$")]
 Signal = Literal["direct", "lifecycle"]
@@ -171,5 +172,148 @@ class MeteringReport(_Body):
     rows: list[MeteringRow] = Field(min_length=1, max_length=MAX_HOURS * 64)
 
 
-__all__ = ["MAX_HOURS", "MAX_TYPES", "Ack", "BidIn", "GpuOption", "MeteringReport",
-           "MeteringRow", "Signal", "TelemetryHour", "TelemetryReport"]
+#: The longest market round: 31 days of hours.
+MAX_ROUND_HOURS = 24 * 31
+
+RoundState = Literal["open", "gate_closed", "clearing", "cleared", "settled", "failed"]
+BidState = Literal["submitted", "withdrawn"]
+
+
+class AsksIn(_Body):
+    """``PUT /v1/sites/{site_id}/asks``: the site's ask per GPU type it pools, EUR per
+    GPU-hour on top of energy (>= 0); types not named keep their ask."""
+
+    asks: dict[GpuType, NonNegative] = Field(min_length=1, max_length=MAX_TYPES)
+
+
+class RoundIn(_Body):
+    """``POST /v1/rounds``: open a market round for the window [``window_start_utc``,
+    ``window_end_utc``) (end exclusive, at most 31 days) at a carbon price in EUR per tonne
+    CO2eq, with the carbon signal its emissions are counted in."""
+
+    window_start_utc: UtcHour
+    window_end_utc: UtcHour
+    carbon_price_eur_per_t: NonNegative
+    carbon_signal: Signal
+
+    @model_validator(mode="after")
+    def _window(self) -> RoundIn:
+        if self.window_end_utc <= self.window_start_utc:
+            raise ValueError("window_end_utc must be after window_start_utc (the end is "
+                             "exclusive)")
+        hours = (self.window_end_utc - self.window_start_utc).total_seconds() / 3600
+        if hours > MAX_ROUND_HOURS:
+            raise ValueError(f"the window is {hours:g} h; a round spans at most "
+                             f"{MAX_ROUND_HOURS} h (31 days): split it into rounds")
+        return self
+
+
+class _Out(BaseModel):
+    """Answers: unknown fields are ignored by readers, so the exchange can add fields."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ErrorOut(_Out):
+    """Every refusal other than a validation error: ``detail`` says what and how to fix."""
+
+    detail: str
+
+
+class HealthOut(_Out):
+    """``GET /healthz``."""
+
+    status: Literal["ok"]
+
+
+class MemberOut(_Out):
+    """An alliance member: ISO code, name, share of common costs (0..1)."""
+
+    member: str
+    name: str
+    pledge_share: float
+
+
+class GpuTypeOut(_Out):
+    """A GPU type: IT power per GPU incl. its node share (kW), board power (kW), speed
+    relative to an H100, GPUs per node, reference ask (EUR per GPU-hour)."""
+
+    gpu_type: str
+    name: str
+    it_kw: float
+    board_kw: float
+    relative_speed: float
+    gpus_per_node: int
+    ref_ask_eur_per_gpu_hour: float
+
+
+class PoolOut(_Out):
+    """A site's pool of one GPU type: pooled GPUs and the site's ask (EUR per GPU-hour)."""
+
+    gpu_type: str
+    gpus: int
+    ask_eur_per_gpu_hour: float
+
+
+class SiteOut(_Out):
+    """A pooled site: its grid zone, jurisdiction (ISO code), PUE, tariff adder (EUR/MWh on
+    top of the zone's price), owner member, location and GPU pools."""
+
+    site_id: str
+    name: str
+    member: str
+    zone: str
+    jurisdiction: str
+    timezone: str
+    lat: float
+    lon: float
+    pue: float
+    tariff_adder_eur_per_mwh: float
+    pools: list[PoolOut]
+
+
+class RegistryOut(_Out):
+    """``GET /v1/registry``: the alliance's members, GPU types and sites with pools."""
+
+    members: list[MemberOut]
+    gpu_types: list[GpuTypeOut]
+    sites: list[SiteOut]
+
+
+class RoundOut(_Out):
+    """A market round. Stamps: hours as ``2023-07-03T00:00Z``, instants as
+    ``2023-07-03T09:12:30.000Z``; ``reason`` says why a ``failed`` round failed."""
+
+    round_id: str
+    state: RoundState
+    window_start_utc: str
+    window_end_utc: str
+    carbon_price_eur_per_t: float
+    carbon_signal: Signal
+    created_at_utc: str
+    updated_at_utc: str
+    reason: str | None = None
+
+
+class BidOut(_Out):
+    """A stored bid (:class:`BidIn` plus who, which round, its state and when)."""
+
+    round_id: str
+    member: str
+    bid_id: str
+    gpus: int
+    options: list[GpuOption]
+    release_utc: str
+    deadline_utc: str
+    value_eur: float
+    allowed_jurisdictions: list[str]
+    state: BidState
+    submitted_at_utc: str
+    amended_at_utc: str | None = None
+    withdrawn_at_utc: str | None = None
+
+
+__all__ = ["MAX_HOURS", "MAX_ROUND_HOURS", "MAX_TYPES", "Ack", "AsksIn", "BidIn", "BidOut",
+           "BidState", "ErrorOut", "GpuOption", "GpuTypeOut", "HealthOut", "MemberOut",
+           "MeteringReport", "MeteringRow", "PoolOut", "RegistryOut", "RoundIn", "RoundOut",
+           "RoundState", "Signal", "SiteOut", "TelemetryHour", "TelemetryReport"]

@@ -27,22 +27,30 @@ Guarantees:
 * SQLite: every connection runs in WAL mode with ``synchronous=FULL`` (a posting that has
   returned is on disk and survives a power cut) and foreign keys enforced; write
   transactions start with ``BEGIN IMMEDIATE``, so writers queue (up to 30 s) instead of
-  failing mid-transaction.
+  failing mid-transaction (the engine setup the exchange shares: :mod:`gridbridge.db`).
 
 Signs: a positive ``amount_cents`` is money the account receives, negative money it pays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from types import TracebackType
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 
+from gridbridge.db import (
+    DEFAULT_URL,
+    Database,
+    create_or_upgrade,
+    open_engine,
+    reason,
+    schema_version_table,
+    unopenable,
+    write_transaction,
+)
 from gridbridge.errors import LedgerError
 from gridbridge.ledger.schema import POSTING_SCHEMA, empty_postings, validate_postings
 
@@ -58,8 +66,6 @@ __all__ = [
     "schema_version",
 ]
 
-DEFAULT_URL = "sqlite:///gridbridge.db"
-
 #: The ledger's tables as this code writes them; stored in ``schema_version``.
 LEDGER_SCHEMA_VERSION = 1
 
@@ -74,28 +80,14 @@ ROUNDS_SCHEMA: dict[str, pl.DataType] = {
 }
 
 _COMPONENT = "ledger"
+_WHAT = "ledger database"
 # Lines per INSERT: bounds memory for large rounds and keeps PostgreSQL under its limit on
 # bound parameters per statement.
 _CHUNK_ROWS = 1000
-# How long a SQLite writer waits for another one to commit before giving up.
-_SQLITE_BUSY_TIMEOUT_S = 30.0
-# Execution option marking a connection that will write (SQLite begins it IMMEDIATE).
-_WRITE = "gridbridge_ledger_write"
-_URL_FIX = (
-    "give a URL like sqlite:///gridbridge.db (relative to the current directory), "
-    "sqlite:////absolute/path/gridbridge.db, or postgresql+psycopg://user@host/dbname"
-)
 
 metadata = sa.MetaData()
 
-# Unbounded VARCHARs: SQLite ignores lengths and PostgreSQL would enforce them, so a length
-# would make the two databases disagree about what they accept.
-schema_version = sa.Table(
-    "schema_version",
-    metadata,
-    sa.Column("component", sa.String(), primary_key=True),
-    sa.Column("version", sa.Integer(), nullable=False),
-)
+schema_version = schema_version_table(metadata)
 
 ledger_rounds = sa.Table(
     "ledger_rounds",
@@ -138,39 +130,7 @@ ledger_postings = sa.Table(
 _UPGRADES: dict[int, Callable[[sa.Connection], None]] = {}
 
 
-def _reason(exc: sa.exc.SQLAlchemyError) -> str:
-    """The database's own words, without SQLAlchemy's statement dump and help link."""
-    if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
-        return str(exc.orig).strip().splitlines()[0]
-    return str(exc).strip().splitlines()[0]
-
-
-def _configure_sqlite(engine: sa.Engine) -> None:
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # SQLAlchemy, not the sqlite3 module, begins transactions (see _on_begin): the
-        # module's own rule skips BEGIN before SELECT and DDL, which breaks atomicity.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            # WAL lets readers run beside the writer; FULL syncs the WAL at every commit, so
-            # a posting acknowledged is a posting on disk. SQLite leaves foreign keys off
-            # unless each connection asks.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-        finally:
-            cursor.close()
-
-    @sa.event.listens_for(engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        # A writer takes the write lock at BEGIN: waiting there is safe, whereas a deferred
-        # transaction that read first can fail on its first write when another commits.
-        immediate = conn.get_execution_options().get(_WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-class Ledger:
+class Ledger(Database):
     """The settlement ledger in one database; open it with :meth:`Ledger.open`.
 
     Append-only: rounds and corrections are posted, read back and summed, never changed.
@@ -178,10 +138,6 @@ class Ledger:
     :class:`Ledger` objects or processes may use the same database at once.
     """
 
-    def __init__(self, engine: sa.Engine, url: str) -> None:
-        """Wrap an engine whose schema is ready; use :meth:`open` instead."""
-        self._engine = engine
-        self._url = url
 
     # ------------------------------------------------------------------ opening, closing
 
@@ -194,122 +150,24 @@ class Ledger:
         folder that does not exist, a file that is not a database), or the database was
         written by a newer GridBridge.
         """
+        engine, shown = open_engine(url, what=_WHAT, error=LedgerError)
         try:
-            parsed = sa.make_url(url)
-        except sa.exc.ArgumentError:
-            raise LedgerError(f"'{url}' is not a database URL — fix: {_URL_FIX}") from None
-        shown = parsed.render_as_string(hide_password=True)
-        options: dict[str, Any] = {}
-        if parsed.get_backend_name() == "sqlite" and "timeout" not in parsed.query:
-            options["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_S}
-        try:
-            engine = sa.create_engine(parsed, **options)
-        except (sa.exc.ArgumentError, ImportError) as exc:
-            # NoSuchModuleError (an unknown dialect) is an ArgumentError; a missing driver
-            # (psycopg, psycopg2) is an ImportError.
-            raise LedgerError(
-                f"cannot open the ledger database {shown}: {exc} — fix: {_URL_FIX}; for "
-                "PostgreSQL install its driver (pip install 'psycopg[binary]')"
-            ) from None
-        if engine.dialect.name == "sqlite":
-            _configure_sqlite(engine)
-        ledger = cls(engine, shown)
-        try:
-            ledger._create_or_upgrade()
+            create_or_upgrade(engine, metadata, component=_COMPONENT,
+                              version=LEDGER_SCHEMA_VERSION, upgrades=_UPGRADES,
+                              label=f"the ledger at {shown}", error=LedgerError)
         except sa.exc.SQLAlchemyError as exc:
             engine.dispose()
-            folder = Path(parsed.database or ".").parent
-            if engine.dialect.name == "sqlite" and parsed.database and not folder.is_dir():
-                raise LedgerError(
-                    f"cannot open the ledger database {shown}: the folder {folder} does not "
-                    f"exist — fix: create it (mkdir -p {folder}) or give another path; "
-                    f"{_URL_FIX}"
-                ) from None
-            raise LedgerError(
-                f"cannot open the ledger database {shown}: {_reason(exc)} — fix: check the "
-                "URL, that the folder of a SQLite file exists and is writable, and that the "
-                f"file is a GridBridge database; {_URL_FIX}"
-            ) from None
+            raise unopenable(engine, shown, _WHAT, exc, LedgerError) from None
         except BaseException:
             engine.dispose()
             raise
-        return ledger
-
-    def _create_or_upgrade(self) -> None:
-        for attempt in range(3):
-            try:
-                with self._write() as conn:
-                    metadata.create_all(conn)
-                    self._settle_version(conn)
-                return
-            except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
-                # Two processes setting up a fresh PostgreSQL database race on CREATE TABLE
-                # or on the version row; the loser finds the winner's tables on its retry.
-                # (On SQLite BEGIN IMMEDIATE serialises them.)
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _settle_version(self, conn: sa.Connection) -> None:
-        found = conn.execute(
-            sa.select(schema_version.c.version).where(schema_version.c.component == _COMPONENT)
-        ).scalar_one_or_none()
-        if found is None:
-            conn.execute(schema_version.insert().values(component=_COMPONENT,
-                                                        version=LEDGER_SCHEMA_VERSION))
-            return
-        if found > LEDGER_SCHEMA_VERSION:
-            raise LedgerError(
-                f"the ledger at {self._url} has schema version {found}, newer than this "
-                f"GridBridge's {LEDGER_SCHEMA_VERSION} — fix: upgrade GridBridge to read it"
-            )
-        for version in range(found, LEDGER_SCHEMA_VERSION):
-            step = _UPGRADES.get(version)
-            if step is None:
-                raise LedgerError(
-                    f"the ledger at {self._url} has schema version {version}, which this "
-                    "GridBridge cannot upgrade — fix: upgrade with the GridBridge release "
-                    "that followed it, then with this one"
-                )
-            step(conn)
-        if found != LEDGER_SCHEMA_VERSION:
-            conn.execute(schema_version.update()
-                         .where(schema_version.c.component == _COMPONENT)
-                         .values(version=LEDGER_SCHEMA_VERSION))
-
-    def close(self) -> None:
-        """Close every pooled connection; the object is unusable afterwards."""
-        self._engine.dispose()
-
-    def __enter__(self) -> Ledger:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Ledger({self._url!r})"
-
-    @property
-    def url(self) -> str:
-        """The database URL, password hidden."""
-        return self._url
-
-    @property
-    def engine(self) -> sa.Engine:
-        """The SQLAlchemy engine (for components sharing the database, and for tests)."""
-        return self._engine
+        return cls(engine, shown)
 
     # ------------------------------------------------------------------------- posting
 
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
+    def _write(self) -> AbstractContextManager[sa.Connection]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
-        with self._engine.connect() as conn:
-            conn.execution_options(**{_WRITE: True})
-            with conn.begin():
-                yield conn
+        return write_transaction(self._engine)
 
     def post_round(self, round_id: str, postings: pl.DataFrame, *, source: str = "") -> int:
         """Post round ``round_id``'s lines; return how many were posted.
@@ -436,12 +294,12 @@ class Ledger:
                 "posting ids are unique across the whole ledger; number them within their "
                 "round and batch, e.g. '<round_id>:000001' or '<round_id>:<batch_id>:0001'"
             )
-        return LedgerError(f"{what} was not posted: the database refused it ({_reason(exc)}); "
+        return LedgerError(f"{what} was not posted: the database refused it ({reason(exc)}); "
                            "nothing was written — fix: report this, it is a bug in GridBridge")
 
     def _not_written(self, what: str, exc: sa.exc.SQLAlchemyError) -> LedgerError:
         return LedgerError(
-            f"{what} was not posted to {self._url}: {_reason(exc)}; the transaction was rolled "
+            f"{what} was not posted to {self._url}: {reason(exc)}; the transaction was rolled "
             "back — fix: make sure the database is reachable and writable, then post again "
             "(a posting already in the ledger is refused, never doubled)"
         )
@@ -453,7 +311,7 @@ class Ledger:
             with self._engine.connect() as conn:
                 return list(conn.execute(statement))
         except sa.exc.SQLAlchemyError as exc:
-            raise LedgerError(f"cannot read the ledger at {self._url}: {_reason(exc)} — fix: "
+            raise LedgerError(f"cannot read the ledger at {self._url}: {reason(exc)} — fix: "
                               "make sure the database is reachable") from None
 
     def postings(self, round_id: str | None = None) -> pl.DataFrame:

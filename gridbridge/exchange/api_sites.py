@@ -1,0 +1,85 @@
+"""``/v1`` endpoints about the registry and the sites: registry, asks, telemetry.
+
+=======  ================================  ======================  =========================
+method   path                              who may call            answers
+=======  ================================  ======================  =========================
+GET      /v1/registry                      any valid token         200 RegistryOut
+PUT      /v1/sites/{site_id}/asks          site:{site_id}, admin   200 SiteOut; 404; 422
+POST     /v1/sites/{site_id}/telemetry     site:{site_id}          201 Ack stored, 200 Ack
+                                                                   duplicate; 404; 409; 422
+=======  ================================  ======================  =========================
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+
+from gridbridge.exchange.auth import Access, GuardedRoute
+from gridbridge.exchange.contract import (
+    Ack,
+    AsksIn,
+    ErrorOut,
+    RegistryOut,
+    SiteOut,
+    TelemetryReport,
+)
+from gridbridge.exchange.registry import read_registry, set_asks
+from gridbridge.exchange.storage import ExchangeStore
+from gridbridge.exchange.telemetry import store_telemetry
+from gridbridge.exchange.tokens import Principal
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", route_class=GuardedRoute, tags=["sites"])
+
+_REFUSALS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
+
+
+def _store(request: Request) -> ExchangeStore:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+Store = Annotated[ExchangeStore, Depends(_store)]
+
+
+@router.get("/registry", responses=_REFUSALS)
+def get_registry(_who: Annotated[Principal, Depends(Access("any"))],
+                 store: Store) -> RegistryOut:
+    """The alliance's members, GPU types, and sites with their pools and asks."""
+    return read_registry(store)
+
+
+@router.put("/sites/{site_id}/asks", responses={**_REFUSALS, 404: {"model": ErrorOut}})
+def put_asks(site_id: str, body: AsksIn, request: Request,
+             _who: Annotated[Principal, Depends(Access("site:{site_id}", "admin"))],
+             store: Store) -> SiteOut:
+    """Set the site's ask (EUR per GPU-hour on top of energy, >= 0) for the GPU types named;
+    every type must be one the site pools (else 422, nothing changes)."""
+    return set_asks(store, site_id, body.asks, request.app.state.clock())
+
+
+@router.post("/sites/{site_id}/telemetry", status_code=status.HTTP_201_CREATED,
+             responses={**_REFUSALS, 200: {"model": Ack, "description": "a duplicate, "
+                                           "acknowledged and not stored again"},
+                        404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
+def post_telemetry(site_id: str, body: TelemetryReport, request: Request,
+                   response: Response,
+                   _who: Annotated[Principal, Depends(Access("site:{site_id}"))],
+                   store: Store) -> Ack:
+    """Store an hourly forecast of the site's free GPUs and its zone's grid.
+
+    201 ``stored`` once committed to disk; 200 ``duplicate`` when this ``report_id`` was
+    stored before with the same content (nothing stored again). Refused with nothing
+    stored: a zone not the site's, a GPU type the site does not pool (422), a carbon
+    signal other than the zone's series (409), the same report id with other content (409).
+    """
+    outcome = store_telemetry(store, site_id, body, request.app.state.clock())
+    metrics = request.app.state.metrics
+    if outcome == "duplicate":
+        response.status_code = status.HTTP_200_OK
+        metrics.add("gridbridge_telemetry_duplicates_total")
+    else:
+        metrics.add("gridbridge_telemetry_reports_total")
+    return Ack(report_id=body.report_id, status=outcome)

@@ -1,0 +1,171 @@
+"""The exchange's HTTP API: :func:`create_app` builds the FastAPI app on one database.
+
+JSON in and out (answers rendered by orjson), OpenAPI at ``/openapi.json`` (docs at
+``/docs``), versioned paths under ``/v1``. Who may call each ``/v1`` endpoint is declared
+on it (:class:`~gridbridge.exchange.auth.Access`, listed in
+:mod:`~gridbridge.exchange.api_sites` and :mod:`~gridbridge.exchange.api_rounds`, and in each
+operation's OpenAPI description); the app refuses to start with an undeclared one.
+
+Unauthenticated: ``GET /healthz`` (``{"status": "ok"}`` after a query on the database; 503
+when it is unusable) and ``GET /metrics`` (Prometheus text; per-process counters, see
+:mod:`~gridbridge.exchange.metrics`).
+
+Answers to refusals: 401 (no, malformed, unknown or revoked token), 403 (a role or site not
+allowed), 404 (no such site, round or bid of yours), 409 (conflicts with what is stored),
+413 (body over :data:`MAX_BODY_BYTES`), 422 (``{"detail": [{"loc": [...], "msg": ...}]}``
+naming the field, FastAPI's shape, also for the exchange's own field checks), 503 (the
+database failed; nothing was written). Every answer carries ``X-Request-ID``; every POST,
+PUT, PATCH and DELETE is in the audit log (:mod:`~gridbridge.exchange.audit`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from gridbridge import __version__
+from gridbridge.errors import (
+    ConflictError,
+    ExchangeError,
+    FieldError,
+    InputError,
+    NotFoundError,
+)
+from gridbridge.exchange import api_rounds, api_sites
+from gridbridge.exchange.auth import unguarded_paths
+from gridbridge.exchange.clock import Clock, system_clock
+from gridbridge.exchange.contract import ErrorOut, HealthOut
+from gridbridge.exchange.metrics import CONTENT_TYPE, Metrics
+from gridbridge.exchange.middleware import BodyLimit, RequestContext
+from gridbridge.exchange.storage import ExchangeStore
+
+__all__ = ["MAX_BODY_BYTES", "OrjsonResponse", "create_app"]
+
+#: Largest request body accepted (2 MiB): a 31-day telemetry report with 16 GPU types is
+#: about 0.3 MiB.
+MAX_BODY_BYTES = 2 * 2**20
+# Characters of a refused text value repeated in a 422.
+_ECHO_CHARS = 200
+
+
+class OrjsonResponse(JSONResponse):
+    """JSON rendered by orjson (strict: NaN and infinity cannot be written)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _detail(status: int, exc: Exception) -> OrjsonResponse:
+    return OrjsonResponse({"detail": str(exc)}, status_code=status)
+
+
+def _echo(value: Any) -> Any:
+    """What a 422 repeats of the refused input: scalars only (a refused object can be the
+    whole body), long text cut, NaN and infinity as text (JSON cannot hold them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str) and len(value) > _ECHO_CHARS:
+        return value[:_ECHO_CHARS] + "..."
+    if isinstance(value, (dict, list, tuple, bytes)):
+        return None
+    return value
+
+
+def _install_error_answers(app: FastAPI) -> None:
+    async def validation_error(_request: Request, exc: Exception) -> OrjsonResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = []
+        for error in exc.errors():
+            error = dict(error)
+            if "input" in error:
+                error["input"] = _echo(error["input"])
+            errors.append(error)
+        return OrjsonResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+
+    async def field_error(_request: Request, exc: Exception) -> OrjsonResponse:
+        assert isinstance(exc, FieldError)
+        return OrjsonResponse({"detail": [{"type": "value_error", "loc": list(exc.loc),
+                                           "msg": str(exc)}]}, status_code=422)
+
+    async def not_found(_request: Request, exc: Exception) -> OrjsonResponse:
+        return _detail(404, exc)
+
+    async def conflict(_request: Request, exc: Exception) -> OrjsonResponse:
+        return _detail(409, exc)
+
+    async def invalid(_request: Request, exc: Exception) -> OrjsonResponse:
+        return _detail(422, exc)
+
+    async def unavailable(_request: Request, exc: Exception) -> OrjsonResponse:
+        return _detail(503, exc)
+
+    app.add_exception_handler(RequestValidationError, validation_error)
+    # Starlette picks the handler of the most specific class in the exception's MRO.
+    app.add_exception_handler(FieldError, field_error)
+    app.add_exception_handler(NotFoundError, not_found)
+    app.add_exception_handler(ConflictError, conflict)
+    app.add_exception_handler(InputError, invalid)
+    app.add_exception_handler(ExchangeError, unavailable)
+
+
+def create_app(db_url: str, *, clock: Clock = system_clock,
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The exchange on the database at ``db_url``, which ``gridbridge exchange init`` made.
+
+    ``clock`` gives the time stamped on what is stored (received, created, amended, audited).
+    Opens the database at once: raises :class:`ExchangeError` when it cannot be opened or
+    the exchange has not been initialised in it. The database is closed at shutdown.
+    """
+    store = ExchangeStore.open(db_url)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            store.close()
+
+    app = FastAPI(
+        title="GridBridge exchange",
+        version=__version__,
+        description=__doc__,
+        default_response_class=OrjsonResponse,
+        lifespan=lifespan,
+        responses={413: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+    )
+    app.state.store = store
+    app.state.clock = clock
+    app.state.metrics = metrics
+    _install_error_answers(app)
+    app.include_router(api_sites.router)
+    app.include_router(api_rounds.router)
+    missing = unguarded_paths(app.routes, "/v1")
+    if missing:
+        raise AssertionError(f"/v1 routes without an Access rule: {', '.join(missing)}")
+
+    @app.get("/healthz", tags=["service"], responses={503: {"model": ErrorOut}})
+    async def healthz() -> HealthOut:
+        """``ok`` once a query on the exchange's database succeeds; 503 when it fails."""
+        await run_in_threadpool(store.ping)
+        return HealthOut(status="ok")
+
+    @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
+    async def get_metrics() -> PlainTextResponse:
+        """Per-process counters in the Prometheus text format."""
+        return PlainTextResponse(metrics.render(), media_type=CONTENT_TYPE)
+
+    # Added innermost first: BodyLimit runs inside RequestContext, so a 413 is audited and
+    # carries its request id.
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestContext, store=lambda: store, metrics=metrics, clock=clock)
+    return app

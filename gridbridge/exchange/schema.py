@@ -1,0 +1,234 @@
+"""The exchange's tables (SQLAlchemy Core), in the database it shares with the ledger.
+
+Every name starts with ``exchange_``; the shared ``schema_version`` table holds the row
+``component='exchange'`` (:data:`EXCHANGE_SCHEMA_VERSION`). Only portable types are used so
+the same tables run on SQLite and PostgreSQL: unbounded VARCHARs (SQLite ignores lengths,
+PostgreSQL would enforce them), floats, integers, and text time stamps:
+
+* hours (``*_utc`` hour columns) as ``2023-07-03T14:00Z`` (:data:`gridbridge.hours.HOUR_FORMAT`),
+  so text order is time order;
+* instants (``created_at_utc``, ``at_utc``, ...) as ``2023-07-03T14:05:07.123Z``.
+
+Units follow DESIGN.md: whole GPUs, gCO2eq/kWh, EUR/MWh, EUR per GPU-hour, EUR per tonne.
+
+Tables for what later parts add (gate-closure snapshots, placements, prices, metering) will
+reference ``exchange_rounds.round_id``, ``exchange_bids`` by ``(round_id, member, bid_id)``
+and ``exchange_telemetry_reports.id``; a new table needs no upgrade step (``create_all``
+adds it), a changed one gets a step in :data:`UPGRADES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from gridbridge.db import schema_version_table
+
+__all__ = [
+    "EXCHANGE_SCHEMA_VERSION",
+    "UPGRADES",
+    "audit",
+    "bids",
+    "capacity_forecast",
+    "gpu_types",
+    "grid_forecast",
+    "members",
+    "metadata",
+    "pools",
+    "rounds",
+    "schema_version",
+    "sites",
+    "telemetry_reports",
+    "tokens",
+    "zone_signals",
+]
+
+#: The exchange's tables as this code writes them; stored in ``schema_version``.
+EXCHANGE_SCHEMA_VERSION = 1
+
+#: Steps from schema version n to n + 1 (alter existing tables), run by ``exchange init``.
+UPGRADES: dict[int, Callable[[sa.Connection], None]] = {}
+
+metadata = sa.MetaData()
+
+schema_version = schema_version_table(metadata)
+
+# A growing integer key: INTEGER on SQLite (so it is the rowid, assigned on insert), BIGINT
+# (an identity/serial column) on PostgreSQL.
+_SERIAL = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# ------------------------------------------------------------------------------ registry
+
+members = sa.Table(
+    "exchange_members",
+    metadata,
+    sa.Column("member", sa.String(), primary_key=True),  # ISO code, e.g. KR
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("pledge_share", sa.Float(), nullable=False),  # fraction 0..1
+)
+
+gpu_types = sa.Table(
+    "exchange_gpu_types",
+    metadata,
+    sa.Column("gpu_type", sa.String(), primary_key=True),
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("it_kw", sa.Float(), nullable=False),  # IT power per GPU incl. its node share
+    sa.Column("board_kw", sa.Float(), nullable=False),
+    sa.Column("relative_speed", sa.Float(), nullable=False),  # H100 = 1.0
+    sa.Column("gpus_per_node", sa.Integer(), nullable=False),
+    sa.Column("ref_ask_eur_per_gpu_hour", sa.Float(), nullable=False),
+)
+
+sites = sa.Table(
+    "exchange_sites",
+    metadata,
+    sa.Column("site_id", sa.String(), primary_key=True),
+    sa.Column("name", sa.String(), nullable=False),
+    sa.Column("member", sa.String(), sa.ForeignKey("exchange_members.member"), nullable=False),
+    sa.Column("zone", sa.String(), nullable=False, index=True),
+    sa.Column("jurisdiction", sa.String(), nullable=False),
+    sa.Column("timezone", sa.String(), nullable=False),
+    sa.Column("lat", sa.Float(), nullable=False),
+    sa.Column("lon", sa.Float(), nullable=False),
+    sa.Column("pue", sa.Float(), nullable=False),
+    sa.Column("tariff_adder_eur_per_mwh", sa.Float(), nullable=False),
+)
+
+pools = sa.Table(
+    "exchange_pools",
+    metadata,
+    sa.Column("site_id", sa.String(), sa.ForeignKey("exchange_sites.site_id"),
+              primary_key=True),
+    sa.Column("gpu_type", sa.String(), sa.ForeignKey("exchange_gpu_types.gpu_type"),
+              primary_key=True),
+    sa.Column("gpus", sa.Integer(), nullable=False),  # pooled GPUs of this type at the site
+    sa.Column("ask_eur_per_gpu_hour", sa.Float(), nullable=False),  # on top of energy
+    sa.Column("ask_updated_at_utc", sa.String(), nullable=True),  # null: the registry's ask
+)
+
+# -------------------------------------------------------------------------------- access
+
+tokens = sa.Table(
+    "exchange_tokens",
+    metadata,
+    sa.Column("token_id", sa.String(), primary_key=True),  # public handle, e.g. tok_3f9a...
+    sa.Column("role", sa.String(), nullable=False),  # site | member | planner | ...
+    sa.Column("subject", sa.String(), nullable=True),  # site_id or member code; else null
+    sa.Column("token_sha256", sa.String(), nullable=False, unique=True),  # hex; never the token
+    sa.Column("created_at_utc", sa.String(), nullable=False),
+    sa.Column("revoked_at_utc", sa.String(), nullable=True),
+)
+
+audit = sa.Table(
+    "exchange_audit",
+    metadata,
+    sa.Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    sa.Column("at_utc", sa.String(), nullable=False),
+    sa.Column("request_id", sa.String(), nullable=False),
+    sa.Column("token_id", sa.String(), nullable=True),  # null: no valid token
+    sa.Column("role", sa.String(), nullable=True),
+    sa.Column("subject", sa.String(), nullable=True),
+    sa.Column("method", sa.String(), nullable=False),
+    sa.Column("path", sa.String(), nullable=False),
+    sa.Column("status", sa.Integer(), nullable=False),
+)
+
+# ----------------------------------------------------------------------------- telemetry
+
+telemetry_reports = sa.Table(
+    "exchange_telemetry_reports",
+    metadata,
+    sa.Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    sa.Column("site_id", sa.String(), sa.ForeignKey("exchange_sites.site_id"), nullable=False),
+    sa.Column("report_id", sa.String(), nullable=False),
+    # SHA-256 of the report as validated: a re-delivery must match it to be a duplicate.
+    sa.Column("body_sha256", sa.String(), nullable=False),
+    sa.Column("received_at_utc", sa.String(), nullable=False),
+    sa.Column("zone", sa.String(), nullable=False),
+    sa.Column("signal", sa.String(), nullable=False),  # direct | lifecycle
+    sa.Column("provider", sa.String(), nullable=False),
+    sa.Column("measured_at_utc", sa.String(), nullable=False),
+    sa.Column("hours", sa.Integer(), nullable=False),
+    # What makes a re-delivered report a duplicate, inside the inserting transaction.
+    sa.UniqueConstraint("site_id", "report_id", name="uq_exchange_telemetry_site_report"),
+    # The latest report of a zone (grid data at gate closure).
+    sa.Index("ix_exchange_telemetry_zone", "zone", "id"),
+)
+
+capacity_forecast = sa.Table(
+    "exchange_capacity_forecast",
+    metadata,
+    sa.Column("report_pk", _SERIAL, sa.ForeignKey("exchange_telemetry_reports.id"),
+              primary_key=True),
+    sa.Column("gpu_type", sa.String(), primary_key=True),
+    sa.Column("hour_utc", sa.String(), primary_key=True),
+    sa.Column("site_id", sa.String(), nullable=False),
+    sa.Column("gpus_free", sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(["site_id", "gpu_type"],
+                            ["exchange_pools.site_id", "exchange_pools.gpu_type"]),
+)
+
+grid_forecast = sa.Table(
+    "exchange_grid_forecast",
+    metadata,
+    sa.Column("report_pk", _SERIAL, sa.ForeignKey("exchange_telemetry_reports.id"),
+              primary_key=True),
+    sa.Column("hour_utc", sa.String(), primary_key=True),
+    sa.Column("zone", sa.String(), nullable=False),
+    sa.Column("signal", sa.String(), nullable=False),
+    sa.Column("provider", sa.String(), nullable=False),
+    sa.Column("carbon_g_per_kwh", sa.Float(), nullable=False),
+    sa.Column("price_eur_per_mwh", sa.Float(), nullable=False),  # may be negative
+)
+
+# The carbon signal of each zone's series, fixed by its first report: a primary key, so two
+# sites of one zone racing with different signals cannot both win (never mix signals).
+zone_signals = sa.Table(
+    "exchange_zone_signals",
+    metadata,
+    sa.Column("zone", sa.String(), primary_key=True),
+    sa.Column("signal", sa.String(), nullable=False),
+    sa.Column("set_by_report_pk", _SERIAL, sa.ForeignKey("exchange_telemetry_reports.id"),
+              nullable=False),
+)
+
+# --------------------------------------------------------------------------- rounds, bids
+
+rounds = sa.Table(
+    "exchange_rounds",
+    metadata,
+    sa.Column("round_id", sa.String(), primary_key=True),
+    # open | gate_closed | clearing | cleared | settled | failed
+    sa.Column("state", sa.String(), nullable=False),
+    sa.Column("window_start_utc", sa.String(), nullable=False),
+    sa.Column("window_end_utc", sa.String(), nullable=False),  # exclusive
+    sa.Column("carbon_price_eur_per_t", sa.Float(), nullable=False),
+    sa.Column("carbon_signal", sa.String(), nullable=False),
+    sa.Column("created_at_utc", sa.String(), nullable=False),
+    sa.Column("created_by", sa.String(), nullable=False),  # role or role:subject
+    sa.Column("updated_at_utc", sa.String(), nullable=False),
+    sa.Column("reason", sa.String(), nullable=True),  # why it failed
+)
+
+bids = sa.Table(
+    "exchange_bids",
+    metadata,
+    sa.Column("round_id", sa.String(), sa.ForeignKey("exchange_rounds.round_id"),
+              primary_key=True),
+    # Bid ids are the member's own: unique per member within a round, so using an id
+    # another member chose neither fails nor reveals that bid (bids are sealed).
+    sa.Column("member", sa.String(), sa.ForeignKey("exchange_members.member"),
+              primary_key=True),
+    sa.Column("bid_id", sa.String(), primary_key=True),
+    sa.Column("gpus", sa.Integer(), nullable=False),
+    sa.Column("options_json", sa.String(), nullable=False),  # [{"gpu_type":..,"hours":..}]
+    sa.Column("release_utc", sa.String(), nullable=False),
+    sa.Column("deadline_utc", sa.String(), nullable=False),  # exclusive
+    sa.Column("value_eur", sa.Float(), nullable=False),
+    sa.Column("allowed_jurisdictions_json", sa.String(), nullable=False),  # ["DE", ...]|["*"]
+    sa.Column("state", sa.String(), nullable=False),  # submitted | withdrawn
+    sa.Column("submitted_at_utc", sa.String(), nullable=False),
+    sa.Column("amended_at_utc", sa.String(), nullable=True),
+    sa.Column("withdrawn_at_utc", sa.String(), nullable=True),
+)

@@ -1,0 +1,130 @@
+"""Telemetry: a site's hourly forecast of free GPUs and of its zone's grid, stored once.
+
+One report is one transaction: its ``exchange_telemetry_reports`` row, one
+``exchange_capacity_forecast`` row per (GPU type, hour) and one ``exchange_grid_forecast``
+row per hour, or nothing. The report row goes in first; its unique key
+``(site_id, report_id)`` is what makes a re-delivery a duplicate, inside that transaction,
+so two deliveries racing cannot both store. A duplicate must carry the same content (the
+SHA-256 of the validated report): the same id with other content is refused.
+
+Refused, with nothing stored: a site not in the registry (404), a zone other than the site's,
+a GPU type the site has no pool of (422 naming the field), and a carbon signal other than
+the one the zone's series already has (409: a zone's series never mixes direct and
+lifecycle intensities; the first report of a zone fixes it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Literal
+
+import sqlalchemy as sa
+
+from gridbridge.errors import ConflictError, FieldError
+from gridbridge.exchange import schema as t
+from gridbridge.exchange.clock import instant_text
+from gridbridge.exchange.contract import TelemetryReport
+from gridbridge.exchange.registry import site_or_404, site_pools
+from gridbridge.exchange.storage import ExchangeStore
+from gridbridge.hours import format_hour
+
+__all__ = ["report_sha256", "store_telemetry"]
+
+
+def report_sha256(report: TelemetryReport) -> str:
+    """SHA-256 (hex) of the validated report in its canonical JSON form."""
+    return hashlib.sha256(report.model_dump_json().encode("utf-8")).hexdigest()
+
+
+def store_telemetry(store: ExchangeStore, site_id: str, report: TelemetryReport,
+                    received_at: datetime) -> Literal["stored", "duplicate"]:
+    """Store ``report`` of ``site_id``: ``stored`` when committed (on disk), ``duplicate``
+    when the same report was stored before (nothing written now).
+
+    Raises :class:`~gridbridge.errors.NotFoundError`, :class:`FieldError` or
+    :class:`ConflictError` (see the module doc); nothing is stored then.
+    """
+    digest = report_sha256(report)
+    try:
+        with store.write() as conn:
+            site = site_or_404(conn, site_id)
+            inserted = conn.execute(t.telemetry_reports.insert().values(
+                site_id=site_id, report_id=report.report_id, body_sha256=digest,
+                received_at_utc=instant_text(received_at), zone=report.zone,
+                signal=report.signal, provider=report.provider,
+                measured_at_utc=instant_text(report.measured_at_utc), hours=len(report.hours)))
+            report_pk = inserted.inserted_primary_key[0]
+            _check(conn, site, report)
+            _fix_signal(conn, report, report_pk)
+            _insert_rows(conn, site_id, report, report_pk)
+    except sa.exc.IntegrityError:
+        return _explain_refusal(store, site_id, report, digest)
+    return "stored"
+
+
+def _check(conn: sa.Connection, site: sa.RowMapping, report: TelemetryReport) -> None:
+    if report.zone != site["zone"]:
+        raise FieldError(
+            f"zone '{report.zone}' is not the zone of site {site['site_id']} "
+            f"('{site['zone']}') — fix: report the grid of the site's own zone",
+            ("body", "zone"))
+    pools = site_pools(conn, site["site_id"])
+    for i, hour in enumerate(report.hours):
+        for gpu_type in hour.gpus_free:
+            if gpu_type not in pools:
+                raise FieldError(
+                    f"site {site['site_id']} has no pool of GPU type '{gpu_type}' (it pools "
+                    f"{', '.join(sorted(pools)) or 'none'}) — fix: report only its pools",
+                    ("body", "hours", i, "gpus_free", gpu_type))
+
+
+def _fix_signal(conn: sa.Connection, report: TelemetryReport, report_pk: int) -> None:
+    stored = conn.execute(sa.select(t.zone_signals.c.signal)
+                          .where(t.zone_signals.c.zone == report.zone)).scalar_one_or_none()
+    if stored is None:
+        conn.execute(t.zone_signals.insert().values(zone=report.zone, signal=report.signal,
+                                                    set_by_report_pk=report_pk))
+    elif stored != report.signal:
+        raise ConflictError(
+            f"signal '{report.signal}' differs from zone {report.zone}'s series, which is "
+            f"'{stored}'; a zone's series never mixes signals — fix: report '{stored}' "
+            "intensities (use a provider of that signal)")
+
+
+def _insert_rows(conn: sa.Connection, site_id: str, report: TelemetryReport,
+                 report_pk: int) -> None:
+    capacity, grid = [], []
+    for hour in report.hours:
+        stamp = format_hour(hour.hour_utc)
+        capacity += [{"report_pk": report_pk, "site_id": site_id, "gpu_type": gpu_type,
+                      "hour_utc": stamp, "gpus_free": gpus}
+                     for gpu_type, gpus in hour.gpus_free.items()]
+        grid.append({"report_pk": report_pk, "hour_utc": stamp, "zone": report.zone,
+                     "signal": report.signal, "provider": report.provider,
+                     "carbon_g_per_kwh": hour.carbon_g_per_kwh,
+                     "price_eur_per_mwh": hour.price_eur_per_mwh})
+    if capacity:
+        conn.execute(t.capacity_forecast.insert(), capacity)
+    conn.execute(t.grid_forecast.insert(), grid)
+
+
+def _explain_refusal(store: ExchangeStore, site_id: str, report: TelemetryReport,
+                     digest: str) -> Literal["duplicate"]:
+    """After a rolled-back IntegrityError: a duplicate, or why not."""
+    with store.read() as conn:
+        stored = conn.execute(
+            sa.select(t.telemetry_reports.c.body_sha256, t.telemetry_reports.c.received_at_utc)
+            .where(t.telemetry_reports.c.site_id == site_id,
+                   t.telemetry_reports.c.report_id == report.report_id)).first()
+    if stored is None:
+        # Another constraint: a zone's first signal or a pool changed by a concurrent call.
+        raise ConflictError(
+            f"report {report.report_id} of site {site_id} conflicted with a concurrent change "
+            "(the zone's signal or the site's pools); nothing was stored — fix: send it again")
+    if stored.body_sha256 != digest:
+        raise ConflictError(
+            f"report_id '{report.report_id}' of site {site_id} was stored at "
+            f"{stored.received_at_utc} with other content; a report id names one report — "
+            "fix: give a new report a new report_id")
+    return "duplicate"

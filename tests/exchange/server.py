@@ -1,0 +1,184 @@
+"""Helpers for the exchange tests: a real server process, an initialised database, tokens,
+valid bodies, and row counts read straight from the database."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from gridbridge.exchange import schema as t
+from gridbridge.exchange.registry import load_registry, read_registry_folder
+from gridbridge.exchange.storage import ExchangeStore
+from gridbridge.exchange.tokens import create_token
+from tests.conftest import BRIDGE_2023, REPO_ROOT
+
+#: The sites the tests report for: (site_id, zone, its GPU pools).
+SITE, SITE_ZONE, SITE_TYPES = "KR-SUWON-1", "KR", ("A100", "H100")
+OTHER_SITE = "SG-NSCC-1"
+START = datetime(2023, 7, 3, tzinfo=UTC)
+
+
+def sqlite_url(path: Path) -> str:
+    """``sqlite:////abs/path`` for a file."""
+    return f"sqlite:///{path}"
+
+
+#: name -> (role, subject): the tokens every test database gets.
+TOKENS: dict[str, tuple[str, str | None]] = {
+    "site": ("site", SITE),
+    "other_site": ("site", OTHER_SITE),
+    "member_kr": ("member", "KR"),
+    "member_de": ("member", "DE"),
+    "planner": ("planner", None),
+    "treasurer": ("treasurer", None),
+    "admin": ("admin", None),
+}
+
+
+def init_exchange(url: str) -> dict[str, str]:
+    """Create the exchange in ``url``, load datasets/bridge-2023, and create one token per
+    :data:`TOKENS` entry; return the tokens by name."""
+    now = datetime.now(UTC)
+    with ExchangeStore.open(url, create=True) as store:
+        load_registry(store, read_registry_folder(BRIDGE_2023))
+        return {name: create_token(store, role, subject, now)[1]
+                for name, (role, subject) in TOKENS.items()}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """``python -m gridbridge exchange serve`` on a free port of 127.0.0.1."""
+
+    db_url: str
+    log_path: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 30.0) -> Server:
+        """Start it and wait until /healthz answers 200."""
+        self.port = free_port()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gridbridge", "exchange", "serve", "--db", self.db_url,
+                 "--port", str(self.port), "--log-level", "warning"],
+                cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"exchange exited with {self.process.returncode}:\n"
+                                   f"{self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"exchange did not answer /healthz in {timeout_s} s:\n"
+                           f"{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        """SIGTERM (uvicorn shuts down cleanly), SIGKILL if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush; what was committed must survive."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+
+def telemetry(report_id: str, *, hours: int = 3, zone: str = SITE_ZONE,
+              signal_name: str = "direct", types: tuple[str, ...] = SITE_TYPES,
+              start: datetime = START) -> dict[str, Any]:
+    """A valid telemetry report body for :data:`SITE`."""
+    return {
+        "report_id": report_id,
+        "zone": zone,
+        "signal": signal_name,
+        "provider": "csv-replay",
+        "measured_at_utc": "2023-07-02T23:05:00Z",
+        "hours": [{"hour_utc": (start + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%MZ"),
+                   "gpus_free": {g: 8 * (h % 4) for g in types},
+                   "carbon_g_per_kwh": 420.5 + h, "price_eur_per_mwh": 95.0 - h}
+                  for h in range(hours)],
+    }
+
+
+def round_body(days: int = 7) -> dict[str, Any]:
+    """A valid round: a week from 2023-07-03, 80 EUR/t, direct intensities."""
+    end = START + timedelta(days=days)
+    return {"window_start_utc": "2023-07-03T00:00Z",
+            "window_end_utc": end.strftime("%Y-%m-%dT%H:%MZ"),
+            "carbon_price_eur_per_t": 80.0, "carbon_signal": "direct"}
+
+
+def bid_body(bid_id: str, **changes: Any) -> dict[str, Any]:
+    """A valid bid inside :func:`round_body`'s window."""
+    return {"bid_id": bid_id, "gpus": 16,
+            "options": [{"gpu_type": "H100", "hours": 24}, {"gpu_type": "A100", "hours": 56}],
+            "release_utc": "2023-07-03T00:00Z", "deadline_utc": "2023-07-06T00:00Z",
+            "value_eur": 25000.0, "allowed_jurisdictions": ["KR", "DE"]} | changes
+
+
+def raw_json(body: Any) -> bytes:
+    """JSON as Python writes it, NaN and Infinity literals allowed (orjson cannot)."""
+    return json.dumps(body, allow_nan=True).encode()
+
+
+def counts(db_url: str, *, audit: bool = False) -> dict[str, int]:
+    """Rows per exchange table, read straight from the database; the audit log (which
+    every state-changing call, refused or not, adds to) only with ``audit``."""
+    engine = sa.create_engine(db_url)
+    tables = [table for table in t.metadata.sorted_tables if table.name.startswith("exchange_")
+              and (audit or table is not t.audit)]
+    try:
+        with engine.connect() as conn:
+            return {table.name.removeprefix("exchange_"): conn.execute(
+                        sa.select(sa.func.count()).select_from(table)).scalar_one()
+                    for table in tables}
+    finally:
+        engine.dispose()
+
+
+def query(db_url: str, statement: sa.Executable) -> list[sa.Row[Any]]:
+    """Run one statement on the database (its own connection, committed)."""
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(statement)
+            return list(result) if result.returns_rows else []
+    finally:
+        engine.dispose()
