@@ -40,6 +40,7 @@ test: lint
 bench: setup
 	$(BIN)/python tests/benchmarks/bench_bundle.py
 	$(BIN)/python tests/benchmarks/bench_clear.py
+	$(BIN)/python tests/benchmarks/bench_exchange.py
 
 # Rebuild datasets/bridge-2023 from the raw public files (needs ../shared/data).
 datasets: setup
