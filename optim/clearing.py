@@ -444,7 +444,8 @@ class Round:
         accepted = np.zeros(len(a.bid_ids), dtype=bool)
         accepted[self.cands.bid[chosen]] = True
         lost = lost_opportunity(self.cands, len(a.bid_ids), accepted, prices, carbon_price)
-        by_id = pl.DataFrame({"bid_id": a.bid_ids, "lost_opportunity_eur": lost})
+        by_id = pl.DataFrame({"bid_id": a.bid_ids, "lost_opportunity_eur": lost},
+                             schema={"bid_id": pl.String, "lost_opportunity_eur": pl.Float64})
         return placements, rejected.join(by_id, on="bid_id", how="left")
 
     def _price_table(self, prices: Prices | None) -> pl.DataFrame:

@@ -249,8 +249,12 @@ def frame_as_strings(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[str,
 # Cell parsers: each reports bad cells and returns the typed column (null where bad)
 
 
-def text_column(rep: Report, t: Table, column: str) -> pl.Series:
+def text_column(rep: Report, t: Table, column: str, *, required: bool = True) -> pl.Series:
+    """The column's stripped text, empty cells null; each empty cell is reported when
+    ``required``."""
     values = t.raw[column].str.strip_chars().replace("", None)
+    if not required:
+        return values
     hits = pl.DataFrame([t.raw[ROW], values]).filter(pl.col(column).is_null())
     fix = TEXT_FIX.get(column, f"fill in {column}")
     rep.rows(t.file, column, hits, lambda _r: f"{column} is empty", fix)
@@ -340,6 +344,7 @@ def parse_table(
     *,
     schema: Mapping[str, pl.DataType] | None = None,
     numbers: Mapping[tuple[str, str], tuple[Range, str]] = NUMBERS,
+    may_be_empty: Iterable[str] = (),
 ) -> Table:
     """Check a table's columns and parse every required cell.
 
@@ -347,8 +352,11 @@ def parse_table(
     :data:`optim.market.SCHEMAS` entry); ``numbers`` gives each numeric one, keyed by
     ``(name, column)``, its range and fix. Missing required columns are named all at once;
     checks that need them are skipped, while the columns that are present are still checked
-    and still serve as reference targets.
+    and still serve as reference targets. Columns named in ``may_be_empty`` must be present,
+    but their empty cells are missing values rather than problems (the parsed value is null);
+    cells that are filled in are checked as usual.
     """
+    optional = set(may_be_empty)
     raw, unreadable = frame_as_strings(raw)
     for column, reason in unreadable:
         rep.add(
@@ -374,7 +382,7 @@ def parse_table(
     for column, dtype in schema.items():
         if column not in raw.columns:
             continue
-        text = text_column(rep, t, column)
+        text = text_column(rep, t, column, required=column not in optional)
         t.text[column] = text
         if dtype == pl.String:
             t.typed[column] = text

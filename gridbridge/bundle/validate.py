@@ -17,6 +17,12 @@ Rules and decisions (units as in DESIGN.md: UTC hour-beginning stamps, half-open
 
 * Text cells are stripped of surrounding spaces; an empty cell is a missing value. Extra
   columns are kept verbatim as strings.
+* The grid's intensity column of the signal ``market.toml`` does not choose may be left
+  empty (the column itself must be there): the core reads only the chosen signal's column
+  (``carbon_<signal>_g_per_kwh``), and a source that reports one signal, such as the
+  exchange's telemetry, has nothing to put in the other. The chosen signal's column must be
+  filled in for every row; filled cells of the other column are checked as usual. When
+  ``carbon_signal`` is missing or invalid both columns are required.
 * Numbers must be finite (no NaN/inf). GPU counts (``capacity.gpus_available`` >= 0,
   ``bids.gpus`` >= 1) are whole numbers; an exact integer written with a zero fraction
   (``8.0``, as spreadsheets and float Parquet columns produce) is accepted, ``8.5`` is not.
@@ -76,7 +82,7 @@ from gridbridge.bundle.rules import (
 )
 from gridbridge.errors import MAX_ROWS_REPORTED, BundleError, Problem
 from gridbridge.hours import format_hour
-from optim.market import SCHEMAS, TABLES, Market, MarketConfig
+from optim.market import CARBON_SIGNALS, SCHEMAS, TABLES, Market, MarketConfig
 
 __all__ = [
     "CONFIG_FILE",
@@ -180,6 +186,14 @@ def order_problems(problems: Iterable[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: _FILE_ORDER.get(p.file.split(".", 1)[0], -1))
 
 
+def _unused_signal_column(config: Mapping[str, object] | None) -> tuple[str, ...]:
+    """The grid column that may be empty: that of the signal ``config`` does not choose."""
+    chosen = (config or {}).get("carbon_signal")
+    if chosen not in CARBON_SIGNALS:
+        return ()
+    return tuple(f"carbon_{s}_g_per_kwh" for s in CARBON_SIGNALS if s != chosen)
+
+
 def check_bundle(
     tables: Mapping[str, pl.DataFrame | None],
     config: Mapping[str, object] | None,
@@ -216,7 +230,8 @@ def check_bundle(
         raw = tables[name]
         if raw is None:
             continue
-        parsed[name] = parse_table(rep, name, names[name], raw)
+        optional = _unused_signal_column(config) if name == "grid" else ()
+        parsed[name] = parse_table(rep, name, names[name], raw, may_be_empty=optional)
 
     get = parsed.get
     for name in ("members", "gpus", "sites"):

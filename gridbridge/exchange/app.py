@@ -40,13 +40,15 @@ from gridbridge.errors import (
     InputError,
     NotFoundError,
 )
-from gridbridge.exchange import api_rounds, api_sites
+from gridbridge.exchange import api_results, api_rounds, api_sites
 from gridbridge.exchange.auth import unguarded_paths
 from gridbridge.exchange.clock import Clock, system_clock
 from gridbridge.exchange.contract import ErrorOut, HealthOut
 from gridbridge.exchange.metrics import CONTENT_TYPE, Metrics
 from gridbridge.exchange.middleware import BodyLimit, RequestContext
 from gridbridge.exchange.storage import ExchangeStore
+from gridbridge.exchange.worker import DEFAULT_TIME_LIMIT_S, ClearingWorker
+from gridbridge.ledger.store import Ledger
 
 __all__ = ["MAX_BODY_BYTES", "OrjsonResponse", "create_app"]
 
@@ -118,21 +120,33 @@ def _install_error_answers(app: FastAPI) -> None:
 
 
 def create_app(db_url: str, *, clock: Clock = system_clock,
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = MAX_BODY_BYTES,
+               solve_time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+               clearing_worker: bool = True) -> FastAPI:
     """The exchange on the database at ``db_url``, which ``gridbridge exchange init`` made.
 
     ``clock`` gives the time stamped on what is stored (received, created, amended, audited).
+    ``solve_time_limit_s`` is the solver's time limit (seconds) written into the bundle of
+    each round closed here. With ``clearing_worker`` the app's lifespan runs a
+    :class:`~gridbridge.exchange.worker.ClearingWorker` thread that clears closed rounds.
     Opens the database at once: raises :class:`ExchangeError` when it cannot be opened or
     the exchange has not been initialised in it. The database is closed at shutdown.
     """
     store = ExchangeStore.open(db_url)
+    # Creates the ledger's tables in a database initialised before they were added there.
+    Ledger.open(db_url).close()
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = ClearingWorker(store, clock, metrics) if clearing_worker else None
+        if worker is not None:
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             store.close()
 
     app = FastAPI(
@@ -146,9 +160,11 @@ def create_app(db_url: str, *, clock: Clock = system_clock,
     app.state.store = store
     app.state.clock = clock
     app.state.metrics = metrics
+    app.state.solve_time_limit_s = solve_time_limit_s
     _install_error_answers(app)
     app.include_router(api_sites.router)
     app.include_router(api_rounds.router)
+    app.include_router(api_results.router)
     missing = unguarded_paths(app.routes, "/v1")
     if missing:
         raise AssertionError(f"/v1 routes without an Access rule: {', '.join(missing)}")

@@ -293,6 +293,9 @@ class RoundOut(_Out):
     created_at_utc: str
     updated_at_utc: str
     reason: str | None = None
+    progress: str | None = Field(
+        default=None, description="what the clearing worker is doing (claimed, bound, "
+        "search, pricing, storing, done, failed); null before a worker took the round")
 
 
 class BidOut(_Out):
@@ -313,7 +316,91 @@ class BidOut(_Out):
     withdrawn_at_utc: str | None = None
 
 
-__all__ = ["MAX_HOURS", "MAX_ROUND_HOURS", "MAX_TYPES", "Ack", "AsksIn", "BidIn", "BidOut",
-           "BidState", "ErrorOut", "GpuOption", "GpuTypeOut", "HealthOut", "MemberOut",
-           "MeteringReport", "MeteringRow", "PoolOut", "RegistryOut", "RoundIn", "RoundOut",
-           "RoundState", "Signal", "SiteOut", "TelemetryHour", "TelemetryReport"]
+class PlacementOut(_Out):
+    """An accepted bid of a cleared round: where and when it runs, and its money (EUR for
+    the whole job; costs positive, ``payment_eur`` is what the member pays, ``uplift_eur``
+    what the alliance covers above the bid's value)."""
+
+    round_id: str
+    member: str
+    bid_id: str
+    site_id: str
+    gpu_type: str
+    start_utc: str
+    end_utc: str
+    gpus: int
+    energy_kwh: float
+    emissions_kg: float
+    energy_cost_eur: float
+    ask_eur: float
+    carbon_fee_eur: float
+    capacity_eur: float
+    value_eur: float
+    payment_eur: float
+    uplift_eur: float
+
+
+class AssignmentOut(_Out):
+    """A job placed on the site: ``gpus`` GPUs of ``gpu_type`` for [``start_utc``,
+    ``end_utc``)."""
+
+    round_id: str
+    member: str
+    bid_id: str
+    gpu_type: str
+    gpus: int
+    start_utc: str
+    end_utc: str
+
+
+class PriceOut(_Out):
+    """A capacity price of a cleared round, EUR per GPU-hour (>= 0)."""
+
+    site_id: str
+    gpu_type: str
+    hour_utc: str
+    capacity_price_eur_per_gpu_hour: float
+
+
+class PostingOut(_Out):
+    """A ledger line of a round: integer euro cents, positive = the account receives."""
+
+    posting_id: str
+    round_id: str
+    bid_id: str | None
+    account: str
+    kind: str
+    amount_cents: int
+    posted_at_utc: str
+
+
+__all__ = [
+    "MAX_HOURS",
+    "MAX_ROUND_HOURS",
+    "MAX_TYPES",
+    "Ack",
+    "AsksIn",
+    "AssignmentOut",
+    "BidIn",
+    "BidOut",
+    "BidState",
+    "ErrorOut",
+    "GpuOption",
+    "GpuTypeOut",
+    "HealthOut",
+    "MemberOut",
+    "MeteringReport",
+    "MeteringRow",
+    "PlacementOut",
+    "PoolOut",
+    "PostingOut",
+    "PriceOut",
+    "RegistryOut",
+    "RoundIn",
+    "RoundOut",
+    "RoundState",
+    "Signal",
+    "SiteOut",
+    "TelemetryHour",
+    "TelemetryReport",
+]

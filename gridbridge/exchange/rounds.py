@@ -33,6 +33,7 @@ from gridbridge.hours import format_hour
 
 __all__ = [
     "amend_bid",
+    "find_round",
     "get_round",
     "list_bids",
     "list_rounds",
@@ -43,7 +44,13 @@ __all__ = [
 
 
 def _round_out(row: Mapping[str, Any]) -> RoundOut:
-    return RoundOut(**{name: row[name] for name in RoundOut.model_fields})
+    return RoundOut(**{name: row.get(name) for name in RoundOut.model_fields})
+
+
+def _with_progress() -> sa.Select[Any]:
+    """Rounds with their worker's progress (null before a worker took one)."""
+    return (sa.select(t.rounds, t.round_runs.c.progress)
+            .select_from(t.rounds.outerjoin(t.round_runs)))
 
 
 def open_round(store: ExchangeStore, body: RoundIn, created_by: str, at: datetime) -> RoundOut:
@@ -69,12 +76,12 @@ def open_round(store: ExchangeStore, body: RoundIn, created_by: str, at: datetim
 def list_rounds(store: ExchangeStore) -> list[RoundOut]:
     """Every round, newest window first (then by id)."""
     with store.read() as conn:
-        rows = conn.execute(sa.select(t.rounds).order_by(t.rounds.c.window_start_utc.desc(),
+        rows = conn.execute(_with_progress().order_by(t.rounds.c.window_start_utc.desc(),
                                                          t.rounds.c.round_id)).mappings()
         return [_round_out(r) for r in rows]
 
 
-def _round_row(conn: sa.Connection, round_id: str) -> sa.RowMapping:
+def find_round(conn: sa.Connection, round_id: str) -> sa.RowMapping:
     row = conn.execute(sa.select(t.rounds).where(t.rounds.c.round_id == round_id)
                        ).mappings().first()
     if row is None:
@@ -86,7 +93,10 @@ def _round_row(conn: sa.Connection, round_id: str) -> sa.RowMapping:
 def get_round(store: ExchangeStore, round_id: str) -> RoundOut:
     """One round; :class:`NotFoundError` when there is none."""
     with store.read() as conn:
-        return _round_out(_round_row(conn, round_id))
+        find_round(conn, round_id)
+        row = conn.execute(_with_progress().where(t.rounds.c.round_id == round_id)
+                           ).mappings().one()
+        return _round_out(row)
 
 
 def _require_open(row: sa.RowMapping) -> None:
@@ -165,7 +175,7 @@ def submit_bid(store: ExchangeStore, round_id: str, member: str, bid: BidIn,
     """
     try:
         with store.write() as conn:
-            round_row = _round_row(conn, round_id)
+            round_row = find_round(conn, round_id)
             _require_open(round_row)
             values = _bid_values(conn, round_row, bid)
             conn.execute(t.bids.insert().values(
@@ -189,7 +199,7 @@ def amend_bid(store: ExchangeStore, round_id: str, member: str, bid_id: str, bid
                          f"('{bid_id}') — fix: send the same bid_id as in the path",
                          ("body", "bid_id"))
     with store.write() as conn:
-        round_row = _round_row(conn, round_id)
+        round_row = find_round(conn, round_id)
         current = _own_bid(conn, round_id, member, bid_id)
         _require_open(round_row)
         if current["state"] == "withdrawn":
@@ -206,7 +216,7 @@ def withdraw_bid(store: ExchangeStore, round_id: str, member: str, bid_id: str,
                  at: datetime) -> BidOut:
     """Withdraw ``member``'s bid while the round is open (again: no change); return it."""
     with store.write() as conn:
-        round_row = _round_row(conn, round_id)
+        round_row = find_round(conn, round_id)
         current = _own_bid(conn, round_id, member, bid_id)
         _require_open(round_row)
         if current["state"] != "withdrawn":
@@ -220,7 +230,7 @@ def list_bids(store: ExchangeStore, round_id: str, member: str | None = None) ->
     """The round's bids (only ``member``'s when given), withdrawn ones included, by member
     then bid id; :class:`NotFoundError` when the round does not exist."""
     with store.read() as conn:
-        _round_row(conn, round_id)
+        find_round(conn, round_id)
         statement = sa.select(t.bids).where(t.bids.c.round_id == round_id)
         if member is not None:
             statement = statement.where(t.bids.c.member == member)

@@ -11,7 +11,9 @@ PostgreSQL would enforce them), floats, integers, and text time stamps:
 
 Units follow DESIGN.md: whole GPUs, gCO2eq/kWh, EUR/MWh, EUR per GPU-hour, EUR per tonne.
 
-Tables for what later parts add (gate-closure snapshots, placements, prices, metering) will
+Gate closure stores the round's bundle (``exchange_round_bundles``); the clearing worker
+its progress (``exchange_round_runs``) and results (``exchange_placements``,
+``exchange_prices``, ``exchange_rejected``). Tables for what later parts add (metering) will
 reference ``exchange_rounds.round_id``, ``exchange_bids`` by ``(round_id, member, bid_id)``
 and ``exchange_telemetry_reports.id``; a new table needs no upgrade step (``create_all``
 adds it), a changed one gets a step in :data:`UPGRADES`.
@@ -35,7 +37,12 @@ __all__ = [
     "grid_forecast",
     "members",
     "metadata",
+    "placements",
     "pools",
+    "prices",
+    "rejected",
+    "round_bundles",
+    "round_runs",
     "rounds",
     "schema_version",
     "sites",
@@ -231,4 +238,91 @@ bids = sa.Table(
     sa.Column("submitted_at_utc", sa.String(), nullable=False),
     sa.Column("amended_at_utc", sa.String(), nullable=True),
     sa.Column("withdrawn_at_utc", sa.String(), nullable=True),
+)
+
+# ------------------------------------------------------------------------ clearing rounds
+
+# The round's market bundle as taken at gate closure: one row per file (``market.toml``,
+# ``members.csv`` ... ``bids.csv``, and ``excluded.csv``: bids left out of the bundle, with
+# why), holding the file's text exactly as the worker validates and clears it, so the round
+# can be re-run and audited from these rows alone.
+round_bundles = sa.Table(
+    "exchange_round_bundles",
+    metadata,
+    sa.Column("round_id", sa.String(), sa.ForeignKey("exchange_rounds.round_id"),
+              primary_key=True),
+    sa.Column("name", sa.String(), primary_key=True),  # file name, e.g. capacity.csv
+    sa.Column("content", sa.Text(), nullable=False),
+)
+
+# One row per round taken by a worker: what it is doing (``progress``), when, and the
+# round's figures once cleared. A new table rather than columns of exchange_rounds, so no
+# upgrade step is needed.
+round_runs = sa.Table(
+    "exchange_round_runs",
+    metadata,
+    sa.Column("round_id", sa.String(), sa.ForeignKey("exchange_rounds.round_id"),
+              primary_key=True),
+    sa.Column("progress", sa.String(), nullable=False),  # e.g. bound, search, pricing
+    sa.Column("claimed_at_utc", sa.String(), nullable=False),
+    sa.Column("finished_at_utc", sa.String(), nullable=True),
+    sa.Column("solve_seconds", sa.Float(), nullable=True),  # wall seconds of the clearing
+    sa.Column("summary_json", sa.Text(), nullable=True),  # summary.json, once cleared
+)
+
+# Accepted bids of cleared rounds (placements.csv plus the priced columns), EUR per whole
+# job; costs positive. ``member``/``bid_id`` are the exchange's bid key; the bundle and the
+# ledger call the bid ``<member>:<bid_id>``.
+placements = sa.Table(
+    "exchange_placements",
+    metadata,
+    sa.Column("round_id", sa.String(), sa.ForeignKey("exchange_rounds.round_id"),
+              primary_key=True),
+    sa.Column("member", sa.String(), primary_key=True),
+    sa.Column("bid_id", sa.String(), primary_key=True),
+    sa.Column("site_id", sa.String(), sa.ForeignKey("exchange_sites.site_id"), nullable=False),
+    sa.Column("gpu_type", sa.String(), nullable=False),
+    sa.Column("start_utc", sa.String(), nullable=False),
+    sa.Column("end_utc", sa.String(), nullable=False),  # exclusive
+    sa.Column("gpus", sa.Integer(), nullable=False),
+    sa.Column("energy_kwh", sa.Float(), nullable=False),
+    sa.Column("emissions_kg", sa.Float(), nullable=False),
+    sa.Column("energy_cost_eur", sa.Float(), nullable=False),
+    sa.Column("ask_eur", sa.Float(), nullable=False),
+    sa.Column("carbon_fee_eur", sa.Float(), nullable=False),
+    sa.Column("capacity_eur", sa.Float(), nullable=False),
+    sa.Column("value_eur", sa.Float(), nullable=False),
+    sa.Column("payment_eur", sa.Float(), nullable=False),  # what the member pays
+    sa.Column("uplift_eur", sa.Float(), nullable=False),
+    sa.ForeignKeyConstraint(["round_id", "member", "bid_id"],
+                            ["exchange_bids.round_id", "exchange_bids.member",
+                             "exchange_bids.bid_id"]),
+    # Committed capacity at gate closure and a site's assignments.
+    sa.Index("ix_exchange_placements_site", "site_id", "start_utc"),
+)
+
+prices = sa.Table(
+    "exchange_prices",
+    metadata,
+    sa.Column("round_id", sa.String(), sa.ForeignKey("exchange_rounds.round_id"),
+              primary_key=True),
+    sa.Column("site_id", sa.String(), primary_key=True),
+    sa.Column("gpu_type", sa.String(), primary_key=True),
+    sa.Column("hour_utc", sa.String(), primary_key=True),
+    sa.Column("capacity_price_eur_per_gpu_hour", sa.Float(), nullable=False),
+)
+
+rejected = sa.Table(
+    "exchange_rejected",
+    metadata,
+    sa.Column("round_id", sa.String(), sa.ForeignKey("exchange_rounds.round_id"),
+              primary_key=True),
+    sa.Column("member", sa.String(), primary_key=True),
+    sa.Column("bid_id", sa.String(), primary_key=True),
+    sa.Column("reason", sa.String(), nullable=False),
+    sa.Column("detail", sa.String(), nullable=True),
+    sa.Column("lost_opportunity_eur", sa.Float(), nullable=True),
+    sa.ForeignKeyConstraint(["round_id", "member", "bid_id"],
+                            ["exchange_bids.round_id", "exchange_bids.member",
+                             "exchange_bids.bid_id"]),
 )

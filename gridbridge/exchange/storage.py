@@ -39,6 +39,7 @@ from gridbridge.db import (
 )
 from gridbridge.errors import ExchangeError
 from gridbridge.exchange.schema import EXCHANGE_SCHEMA_VERSION, UPGRADES, metadata, schema_version
+from gridbridge.ledger.store import Ledger
 
 __all__ = ["COMPONENT", "DEFAULT_URL", "ExchangeStore", "init_fix"]
 
@@ -74,6 +75,9 @@ class ExchangeStore(Database):
                 create_or_upgrade(engine, metadata, component=COMPONENT,
                                   version=EXCHANGE_SCHEMA_VERSION, upgrades=UPGRADES,
                                   label=f"the exchange at {shown}", error=ExchangeError)
+                # A cleared round's ledger lines are posted in the clearing's transaction,
+                # so the ledger's tables live beside the exchange's from the start.
+                Ledger.open(url).close()
             else:
                 cls._require_schema(engine, shown)
         except sa.exc.SQLAlchemyError as exc:

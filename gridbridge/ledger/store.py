@@ -63,6 +63,7 @@ __all__ = [
     "ledger_postings",
     "ledger_rounds",
     "metadata",
+    "post_round_on",
     "schema_version",
 ]
 
@@ -130,6 +131,32 @@ ledger_postings = sa.Table(
 _UPGRADES: dict[int, Callable[[sa.Connection], None]] = {}
 
 
+def _insert_round(conn: sa.Connection, round_id: str, postings: pl.DataFrame,
+                  source: str) -> None:
+    # The round's row goes first: its primary key is what refuses a repeat, in the
+    # transaction, however many processes try at once.
+    conn.execute(ledger_rounds.insert().values(
+        round_id=round_id, posted_at_utc=postings["posted_at_utc"][0],
+        source=source, lines=postings.height,
+    ))
+    Ledger._insert_lines(conn, postings, None)
+
+
+def post_round_on(conn: sa.Connection, round_id: str, postings: pl.DataFrame, *,
+                  source: str = "") -> int:
+    """Post round ``round_id``'s lines on ``conn``, inside the caller's write transaction
+    (so they commit or roll back with whatever else it writes); return how many.
+
+    The same rules as :meth:`Ledger.post_round`: raises :class:`LedgerError` when the
+    postings are invalid (nothing is written then); a round already posted makes the insert
+    fail with :class:`sqlalchemy.exc.IntegrityError`, which the caller's rollback undoes.
+    The ledger's tables must exist in ``conn``'s database (:meth:`Ledger.open` creates them).
+    """
+    validate_postings(postings, round_id)
+    _insert_round(conn, round_id, postings, source)
+    return postings.height
+
+
 class Ledger(Database):
     """The settlement ledger in one database; open it with :meth:`Ledger.open`.
 
@@ -185,13 +212,7 @@ class Ledger(Database):
         validate_postings(postings, round_id)
         try:
             with self._write() as conn:
-                # The round's row goes first: its primary key is what refuses a repeat, in
-                # this transaction, however many processes try at once.
-                conn.execute(ledger_rounds.insert().values(
-                    round_id=round_id, posted_at_utc=postings["posted_at_utc"][0],
-                    source=source, lines=postings.height,
-                ))
-                self._insert_lines(conn, postings, None)
+                _insert_round(conn, round_id, postings, source)
         except sa.exc.IntegrityError as exc:
             raise self._conflict(round_id, None, postings, exc) from None
         except sa.exc.SQLAlchemyError as exc:

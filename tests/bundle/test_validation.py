@@ -600,3 +600,48 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# ------------------------------------------------------------------ the other carbon signal
+
+
+def _empty_column(bundle: Bundle, column: str) -> None:
+    rows = bundle.rows("grid")
+    i = rows[0].index(column)
+    bundle.write_rows("grid", [rows[0], *[[*r[:i], "", *r[i + 1 :]] for r in rows[1:]]])
+
+
+@pytest.mark.parametrize("signal", ["direct", "lifecycle"])
+def test_the_unused_signal_column_may_be_empty(bundle: Bundle, signal: str) -> None:
+    other = "lifecycle" if signal == "direct" else "direct"
+    bundle.set_config("carbon_signal", f'"{signal}"')
+    _empty_column(bundle, f"carbon_{other}_g_per_kwh")
+    market = read_bundle(bundle.path)
+    assert market.grid[f"carbon_{other}_g_per_kwh"].null_count() == market.grid.height
+    assert market.grid[f"carbon_{signal}_g_per_kwh"].null_count() == 0
+
+
+@pytest.mark.parametrize("signal", ["direct", "lifecycle"])
+def test_the_chosen_signal_column_is_still_required(bundle: Bundle, signal: str) -> None:
+    bundle.set_config("carbon_signal", f'"{signal}"')
+    column = f"carbon_{signal}_g_per_kwh"
+    bundle.set("grid", 2, column, "")
+    find(problems_of(bundle.path), "grid.csv", 2, column, f"{column} is empty")
+
+
+def test_filled_cells_of_the_unused_signal_are_still_checked(bundle: Bundle) -> None:
+    bundle.set("grid", 1, "carbon_lifecycle_g_per_kwh", "-5")
+    bundle.set("grid", 2, "carbon_lifecycle_g_per_kwh", "")
+    find(problems_of(bundle.path), "grid.csv", 1, "carbon_lifecycle_g_per_kwh", "must be >= 0")
+
+
+def test_the_unused_signal_column_must_still_be_present(bundle: Bundle) -> None:
+    bundle.drop_column("grid", "carbon_lifecycle_g_per_kwh")
+    find(problems_of(bundle.path), "grid.csv", None, "carbon_lifecycle_g_per_kwh",
+         "missing required column")
+
+
+def test_without_a_valid_signal_both_columns_are_required(bundle: Bundle) -> None:
+    bundle.set_config("carbon_signal", '"marginal"')
+    bundle.set("grid", 1, "carbon_lifecycle_g_per_kwh", "")
+    find(problems_of(bundle.path), "grid.csv", 1, "carbon_lifecycle_g_per_kwh", "is empty")

@@ -51,6 +51,17 @@ MATRIX: list[Row] = [
      {**NO_TOKEN, "member_kr": 200, "member_de": 404}, 403),
     ("DELETE", "/v1/rounds/{round}/bids/kr-matrix-withdrawn", None,
      {**NO_TOKEN, "member_kr": 200, "member_de": 404}, 403),
+    # Closing: a round that does not exist, so the session's round stays open.
+    ("POST", "/v1/rounds/R-20230703-nope/close", None,
+     {**NO_TOKEN, "planner": 404, "admin": 404}, 403),
+    # Results of the session's open round: 409 (not cleared) for whoever may read them.
+    ("GET", "/v1/rounds/{round}/placements", None, {**NO_TOKEN}, 409),
+    ("GET", "/v1/rounds/{round}/prices", None, {**NO_TOKEN}, 409),
+    ("GET", "/v1/rounds/{round}/summary", None,
+     {**NO_TOKEN, "planner": 409, "treasurer": 409, "admin": 409}, 403),
+    ("GET", "/v1/rounds/{round}/ledger", None,
+     {**NO_TOKEN, "treasurer": 409, "admin": 409}, 403),
+    ("GET", f"/v1/sites/{SITE}/assignments", None, {**NO_TOKEN, "site": 200}, 403),
 ]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql
 
 from gridbridge.exchange import schema as t
 from gridbridge.exchange.storage import ExchangeStore
+from gridbridge.ledger.store import LEDGER_SCHEMA_VERSION
 from tests.conftest import BRIDGE_2023, run_cli
 from tests.exchange.server import counts, query, sqlite_url
 
@@ -47,7 +48,9 @@ def test_init_twice_leaves_the_same_registry(db: str,
     assert "added 0, updated 0, unchanged 45" in out
     assert _registry(db) == first
     versions = query(db, sa.text("SELECT component, version FROM schema_version"))
-    assert [tuple(r) for r in versions] == [("exchange", t.EXCHANGE_SCHEMA_VERSION)]
+    # init also creates the ledger's tables: a round's lines are posted with its results.
+    assert sorted(tuple(r) for r in versions) == [("exchange", t.EXCHANGE_SCHEMA_VERSION),
+                                                  ("ledger", LEDGER_SCHEMA_VERSION)]
 
 
 def test_init_keeps_asks_sites_have_set(db: str, capsys: pytest.CaptureFixture[str]) -> None:

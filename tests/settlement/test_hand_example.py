@@ -140,3 +140,13 @@ def test_checker_recomputes_payments_from_prices(cleared) -> None:  # type: igno
     negative = cleared.prices.with_columns(capacity_price_eur_per_gpu_hour=pl.lit(-1.0))
     assert any(">= 0 EUR per GPU-hour" in p for p in check_clearing(*args, negative).problems)
     assert any("no row" in p for p in check_clearing(*args, cleared.prices.head(2)).problems)
+
+
+def test_a_market_without_bids_clears_and_prices_to_nothing() -> None:
+    kit = example()
+    kit.bids = []
+    c = clear(kit.market(), SolveOptions(time_limit_s=5))
+    assert c.placements.height == 0 and c.rejected.height == 0
+    assert c.pricing is not None and c.pricing.converged
+    assert (c.prices["capacity_price_eur_per_gpu_hour"] == 0).all()
+    assert c.summary()["pricing"]["payments_eur"] == 0

@@ -1,0 +1,119 @@
+"""``/v1`` endpoints that close a round and read its results.
+
+=======  ==================================  ==============================  ================
+method   path                                who may call                    answers
+=======  ==================================  ==============================  ================
+POST     /v1/rounds/{round_id}/close         planner, admin                  200 RoundOut
+                                                                             (gate_closed or
+                                                                             failed); 404; 409
+GET      /v1/rounds/{round_id}/placements    planner, treasurer, admin: all; 200
+                                             member: its own bids; site:     [PlacementOut];
+                                             those on its site               404; 409
+GET      /v1/rounds/{round_id}/prices        any valid token                 200 [PriceOut];
+                                                                             404; 409
+GET      /v1/rounds/{round_id}/summary       planner, treasurer, admin       200 summary; 404;
+                                                                             409
+GET      /v1/rounds/{round_id}/ledger        treasurer, admin                200 [PostingOut];
+                                                                             404; 409
+GET      /v1/sites/{site_id}/assignments     site:{site_id}                  200
+                                                                             [AssignmentOut];
+                                                                             404
+=======  ==================================  ==============================  ================
+
+Closing answers 200 with the round: ``gate_closed`` (the worker clears it next; poll
+``GET /v1/rounds/{round_id}``, whose ``progress`` says what it is doing) or ``failed`` with
+the reason when the market could not be snapshot (e.g. a zone without grid data for some
+hours). The result readers answer 409 "round ... is <state>" until the round is cleared.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from gridbridge.exchange import results
+from gridbridge.exchange.auth import Access, GuardedRoute
+from gridbridge.exchange.contract import (
+    AssignmentOut,
+    ErrorOut,
+    PlacementOut,
+    PostingOut,
+    PriceOut,
+    RoundOut,
+)
+from gridbridge.exchange.storage import ExchangeStore
+from gridbridge.exchange.tokens import Principal
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", route_class=GuardedRoute, tags=["results"])
+
+_READ = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut},
+         409: {"model": ErrorOut}}
+
+
+def _store(request: Request) -> ExchangeStore:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+Store = Annotated[ExchangeStore, Depends(_store)]
+
+
+@router.post("/rounds/{round_id}/close", responses=_READ)
+def post_close(round_id: str, request: Request,
+               _who: Annotated[Principal, Depends(Access("planner", "admin"))],
+               store: Store) -> RoundOut:
+    """Close an open round: freeze its bids and snapshot the market (one transaction).
+
+    The round becomes ``gate_closed`` and a worker clears it, or ``failed`` with the reason
+    when the snapshot cannot be taken; 409 unless the round is open.
+    """
+    state = request.app.state
+    return results.close(store, round_id, state.clock(), state.solve_time_limit_s)
+
+
+@router.get("/rounds/{round_id}/placements", responses=_READ)
+def get_placements(round_id: str,
+                   who: Annotated[Principal, Depends(Access("planner", "treasurer", "admin",
+                                                            "member", "site"))],
+                   store: Store) -> list[PlacementOut]:
+    """The cleared round's placements with payments: all of them for planners, treasurers
+    and admins; a member's own bids only; a site's only those on its site."""
+    if who.role == "member":
+        return results.placements(store, round_id, member=who.subject)
+    if who.role == "site":
+        return results.placements(store, round_id, site_id=who.subject)
+    return results.placements(store, round_id)
+
+
+@router.get("/rounds/{round_id}/prices", responses=_READ)
+def get_prices(round_id: str, _who: Annotated[Principal, Depends(Access("any"))],
+               store: Store) -> list[PriceOut]:
+    """The cleared round's capacity prices (EUR per GPU-hour) per site, GPU type and hour."""
+    return results.prices(store, round_id)
+
+
+@router.get("/rounds/{round_id}/summary", responses=_READ)
+def get_summary(round_id: str,
+                _who: Annotated[Principal, Depends(Access("planner", "treasurer", "admin"))],
+                store: Store) -> dict[str, Any]:
+    """The cleared round's summary.json (DESIGN.md) plus ``solve_seconds``."""
+    return results.summary(store, round_id)
+
+
+@router.get("/rounds/{round_id}/ledger", responses=_READ)
+def get_ledger(round_id: str,
+               _who: Annotated[Principal, Depends(Access("treasurer", "admin"))],
+               store: Store) -> list[PostingOut]:
+    """The cleared round's ledger lines (integer cents, positive = received), by id."""
+    return results.ledger_lines(store, round_id)
+
+
+@router.get("/sites/{site_id}/assignments", responses=_READ)
+def get_assignments(site_id: str,
+                    _who: Annotated[Principal, Depends(Access("site:{site_id}"))],
+                    store: Store) -> list[AssignmentOut]:
+    """Every job placed on the site by a cleared round: round, bid, GPU type, GPUs and
+    [start, end)."""
+    return results.site_assignments(store, site_id)

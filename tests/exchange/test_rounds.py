@@ -1,0 +1,336 @@
+"""A whole market round against the real server: telemetry from every site, sealed bids,
+gate closure with its stored snapshot, clearing in the server's worker, and the results as
+each role may see them; plus failed snapshots and crash-safety of the stored results."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from gridbridge.exchange import schema as t
+from gridbridge.exchange import worker
+from gridbridge.exchange.storage import ExchangeStore
+from gridbridge.exchange.tokens import create_token
+from gridbridge.exchange.worker import _market, clear_round, read_bundle_rows
+from gridbridge.ledger.store import ledger_postings
+from gridbridge.settlement.postings import round_postings
+from optim.check import check_clearing
+from tests.conftest import W27
+from tests.exchange.conftest import Exchange
+from tests.exchange.server import Server, bid_body, init_exchange, query, sqlite_url
+
+WINDOW = ("2023-07-03T00:00Z", "2023-07-05T00:00Z")  # 48 hours
+HOURS = 48
+#: Free GPUs reported per pool and hour are capped here, so the bids compete for them.
+FREE_CAP = 24
+
+
+@pytest.fixture(scope="module")
+def market_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    """A server on a fresh database with a token per site, every site having reported the
+    window's 48 hours from the bundled W27 market (direct intensities)."""
+    folder = tmp_path_factory.mktemp("rounds")
+    url = sqlite_url(folder / "exchange.db")
+    tokens = init_exchange(url)
+    sites = pl.read_csv(W27 / "sites.csv")
+    with ExchangeStore.open(url) as store:
+        for site_id in sites["site_id"]:
+            tokens[f"site:{site_id}"] = create_token(store, "site", site_id,
+                                                     datetime.now(UTC))[1]
+    server = Server(url, folder / "server.log").start()
+    running = Exchange(server, url, tokens)
+    try:
+        _report_every_site(running, sites)
+        yield running
+    finally:
+        running.close()
+        server.stop()
+
+
+def _report_every_site(ex: Exchange, sites: pl.DataFrame) -> None:
+    grid = pl.read_csv(W27 / "grid.csv").filter(pl.col("hour_utc") < WINDOW[1])
+    capacity = pl.read_csv(W27 / "capacity.csv").filter(pl.col("hour_utc") < WINDOW[1])
+    for site_id, zone in sites.select("site_id", "zone").iter_rows():
+        free = capacity.filter(pl.col("site_id") == site_id)
+        hours = []
+        for hour, carbon, price in (grid.filter(pl.col("zone") == zone)
+                                    .select("hour_utc", "carbon_direct_g_per_kwh",
+                                            "price_eur_per_mwh").iter_rows()):
+            at = free.filter(pl.col("hour_utc") == hour)
+            hours.append({"hour_utc": hour, "carbon_g_per_kwh": carbon,
+                          "price_eur_per_mwh": price,
+                          "gpus_free": {g: min(n, FREE_CAP) for g, n in
+                                        at.select("gpu_type", "gpus_available").iter_rows()}})
+        assert len(hours) == HOURS
+        answer = ex.client(f"site:{site_id}").post(f"/v1/sites/{site_id}/telemetry", json={
+            "report_id": f"w27-{site_id}", "zone": zone, "signal": "direct",
+            "provider": "csv-replay", "measured_at_utc": "2023-07-02T23:00:00Z",
+            "hours": hours})
+        assert answer.status_code == 201, answer.text
+
+
+def _open(ex: Exchange, start: str = WINDOW[0], end: str = WINDOW[1]) -> str:
+    answer = ex.client("planner").post("/v1/rounds", json={
+        "window_start_utc": start, "window_end_utc": end, "carbon_price_eur_per_t": 80.0,
+        "carbon_signal": "direct"})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["round_id"])
+
+
+def _bid(ex: Exchange, who: str, round_id: str, bid_id: str, **changes: Any) -> None:
+    body = bid_body(bid_id, **({"release_utc": WINDOW[0], "deadline_utc": WINDOW[1],
+                                "allowed_jurisdictions": ["*"]} | changes))
+    answer = ex.client(who).post(f"/v1/rounds/{round_id}/bids", json=body)
+    assert answer.status_code == 201, answer.text
+
+
+def _wait_until_done(ex: Exchange, round_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    seen = []
+    while time.monotonic() < deadline:
+        found = ex.client("planner").get(f"/v1/rounds/{round_id}").json()
+        seen.append(found.get("progress"))
+        if found["state"] in ("cleared", "failed"):
+            return dict(found)
+        time.sleep(0.2)
+    raise AssertionError(f"round {round_id} not done in {timeout_s} s; progress seen: {seen}")
+
+
+def _bundle(ex: Exchange, round_id: str) -> dict[str, str]:
+    with ExchangeStore.open(ex.db_url) as store, store.read() as conn:
+        return read_bundle_rows(conn, round_id)
+
+
+@pytest.fixture(scope="module")
+def cleared(market_exchange: Exchange) -> str:
+    """A round of five bids (one withdrawn) by KR and DE, closed and cleared."""
+    ex = market_exchange
+    round_id = _open(ex)
+    _bid(ex, "member_kr", round_id, "kr-big", gpus=24, value_eur=60000.0,
+         options=[{"gpu_type": "H100", "hours": 24}])
+    _bid(ex, "member_kr", round_id, "kr-small", gpus=8, value_eur=9000.0)
+    _bid(ex, "member_kr", round_id, "kr-gone", gpus=8, value_eur=9000.0)
+    _bid(ex, "member_de", round_id, "kr-big", gpus=16, value_eur=30000.0,
+         allowed_jurisdictions=["DE", "GB"])
+    _bid(ex, "member_de", round_id, "de-cheap", gpus=16, value_eur=1.0)
+    assert ex.client("member_kr").delete(f"/v1/rounds/{round_id}/bids/kr-gone"
+                                         ).status_code == 200
+    closed = ex.client("planner").post(f"/v1/rounds/{round_id}/close")
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["state"] in ("gate_closed", "clearing", "cleared")
+    done = _wait_until_done(ex, round_id)
+    assert done["state"] == "cleared", done["reason"]
+    assert done["progress"] == "done"
+    return round_id
+
+
+def _frame(rows: list[dict[str, Any]], *times: str) -> pl.DataFrame:
+    frame = pl.DataFrame(rows)
+    return frame.with_columns(pl.col(c).str.to_datetime("%Y-%m-%dT%H:%MZ", time_zone="UTC")
+                              .dt.cast_time_unit("us") for c in times)
+
+
+def test_the_cleared_round_is_feasible_on_its_stored_snapshot(market_exchange: Exchange,
+                                                              cleared: str) -> None:
+    ex = market_exchange
+    files = _bundle(ex, cleared)
+    market = _market(files, cleared)
+    assert sorted(market.bids["bid_id"]) == ["DE:de-cheap", "DE:kr-big", "KR:kr-big",
+                                             "KR:kr-small"]  # the withdrawn bid is not there
+    assert market.grid["carbon_lifecycle_g_per_kwh"].null_count() == market.grid.height
+    placed = ex.client("planner").get(f"/v1/rounds/{cleared}/placements").json()
+    assert placed, "the round placed nothing"
+    placements = _frame(placed, "start_utc", "end_utc").with_columns(
+        bid_id=pl.col("member") + ":" + pl.col("bid_id"))
+    rejected = query(ex.db_url, sa.select(t.rejected.c.member, t.rejected.c.bid_id,
+                                          t.rejected.c.reason)
+                     .where(t.rejected.c.round_id == cleared))
+    rejected_frame = pl.DataFrame([{"bid_id": f"{m}:{b}", "reason": r} for m, b, r in rejected],
+                                  schema={"bid_id": pl.String, "reason": pl.String})
+    assert placements.height + rejected_frame.height == 4
+    summary = ex.client("treasurer").get(f"/v1/rounds/{cleared}/summary").json()
+    prices = _frame(ex.client("site").get(f"/v1/rounds/{cleared}/prices").json(), "hour_utc")
+    report = check_clearing(market, placements, rejected_frame, summary, prices)
+    assert report.ok, report.problems
+    assert summary["solve_seconds"] > 0 and summary["status"]
+    metrics = ex.client().get("/metrics").text
+    solved = [ln for ln in metrics.splitlines()
+              if ln.startswith("gridbridge_solve_seconds_total ")]
+    assert float(solved[0].split()[1]) > 0
+
+
+def test_the_ledger_lines_are_the_round_postings(market_exchange: Exchange,
+                                                 cleared: str) -> None:
+    ex = market_exchange
+    lines = ex.client("treasurer").get(f"/v1/rounds/{cleared}/ledger").json()
+    assert lines and sum(line["amount_cents"] for line in lines) == 0
+    market = _market(_bundle(ex, cleared), cleared)
+    placed = _frame(ex.client("admin").get(f"/v1/rounds/{cleared}/placements").json(),
+                    "start_utc", "end_utc").with_columns(
+        bid_id=pl.col("member") + ":" + pl.col("bid_id"))
+    expected = round_postings(cleared, market.config.window_start_utc, placed, market.members)
+    columns = ["posting_id", "bid_id", "account", "kind", "amount_cents", "posted_at_utc"]
+    assert [tuple(line[c] for c in columns) for line in lines] == list(
+        expected.select(columns).iter_rows())
+    assert ex.client("planner").get(f"/v1/rounds/{cleared}/ledger").status_code == 403
+
+
+def test_each_member_and_site_sees_only_its_own(market_exchange: Exchange,
+                                                cleared: str) -> None:
+    ex = market_exchange
+    everything = ex.client("planner").get(f"/v1/rounds/{cleared}/placements").json()
+    for member in ("KR", "DE"):
+        own = ex.client(f"member_{member.lower()}").get(
+            f"/v1/rounds/{cleared}/placements").json()
+        assert own == [p for p in everything if p["member"] == member]
+    for site_id in {p["site_id"] for p in everything}:
+        seen = ex.client(f"site:{site_id}").get(f"/v1/rounds/{cleared}/placements").json()
+        assert seen == [p for p in everything if p["site_id"] == site_id]
+        jobs = ex.client(f"site:{site_id}").get(f"/v1/sites/{site_id}/assignments").json()
+        assert {(j["round_id"], j["member"], j["bid_id"], j["gpu_type"], j["gpus"],
+                 j["start_utc"], j["end_utc"]) for j in jobs} >= {
+            (cleared, p["member"], p["bid_id"], p["gpu_type"], p["gpus"], p["start_utc"],
+             p["end_utc"]) for p in seen}
+        other = next(s for s in ("KR-SUWON-1", "SG-NSCC-1") if s != site_id)
+        assert ex.client(f"site:{site_id}").get(
+            f"/v1/sites/{other}/assignments").status_code == 403
+
+
+def test_closing_twice_is_a_conflict(market_exchange: Exchange, cleared: str) -> None:
+    again = market_exchange.client("admin").post(f"/v1/rounds/{cleared}/close")
+    assert again.status_code == 409 and "cleared" in again.json()["detail"]
+
+
+def test_results_before_clearing_are_a_conflict(market_exchange: Exchange) -> None:
+    ex = market_exchange
+    round_id = _open(ex)
+    for path in ("placements", "prices", "summary", "ledger"):
+        answer = ex.client("admin").get(f"/v1/rounds/{round_id}/{path}")
+        assert answer.status_code == 409 and "is open" in answer.json()["detail"], path
+    # A round without bids clears to nothing: the clearing's status says nothing was decided.
+    assert ex.client("admin").post(f"/v1/rounds/{round_id}/close").status_code == 200
+    assert _wait_until_done(ex, round_id)["state"] == "cleared"
+    assert ex.client("admin").get(f"/v1/rounds/{round_id}/placements").json() == []
+    assert ex.client("admin").get(f"/v1/rounds/{round_id}/ledger").json() == []
+    assert ex.client("admin").get(f"/v1/rounds/{round_id}/summary").json()["status"] == "empty"
+
+
+def test_an_overlapping_round_sees_the_first_rounds_placements_taken(
+        market_exchange: Exchange, cleared: str) -> None:
+    ex = market_exchange
+    first = pl.read_csv(io.StringIO(_bundle(ex, cleared)["capacity.csv"]))
+    second_id = _open(ex, "2023-07-04T00:00Z", WINDOW[1])
+    _bid(ex, "member_de", second_id, "de-later", gpus=16, value_eur=30000.0,
+         release_utc="2023-07-04T00:00Z")
+    closed = ex.client("planner").post(f"/v1/rounds/{second_id}/close")
+    assert closed.status_code == 200 and closed.json()["state"] != "failed", closed.text
+    second = pl.read_csv(io.StringIO(_bundle(ex, second_id)["capacity.csv"]))
+    held: dict[tuple[str, str, str], int] = {}
+    for p in ex.client("planner").get(f"/v1/rounds/{cleared}/placements").json():
+        hour = datetime.fromisoformat(p["start_utc"])
+        while hour < datetime.fromisoformat(p["end_utc"]):
+            key = (p["site_id"], p["gpu_type"], hour.strftime("%Y-%m-%dT%H:%MZ"))
+            held[key] = held.get(key, 0) + p["gpus"]
+            hour += timedelta(hours=1)
+    assert any(k[2] >= "2023-07-04T00:00Z" for k in held), "nothing to subtract: weak test"
+    before = {(s, g, h): n for s, g, h, n in first.select(
+        "site_id", "gpu_type", "hour_utc", "gpus_available").iter_rows()}
+    assert second.height == first.height // 2
+    for s, g, h, n in second.select("site_id", "gpu_type", "hour_utc",
+                                    "gpus_available").iter_rows():
+        assert n == max(0, before[(s, g, h)] - held.get((s, g, h), 0)), (s, g, h)
+    done = _wait_until_done(ex, second_id)
+    assert done["state"] == "cleared", done["reason"]
+
+
+def test_a_zone_without_grid_hours_fails_the_round_with_the_reason(
+        market_exchange: Exchange) -> None:
+    ex = market_exchange
+    round_id = _open(ex, "2023-07-04T00:00Z", "2023-07-06T00:00Z")  # the reports end 07-05
+    closed = ex.client("planner").post(f"/v1/rounds/{round_id}/close")
+    assert closed.status_code == 200, closed.text
+    found = closed.json()
+    assert found["state"] == "failed"
+    assert "zone KR: 24 of 48 hours (2023-07-05T00:00Z .. 2023-07-05T23:00Z)" in found["reason"]
+    assert _bundle(ex, round_id) == {}
+    assert ex.client("planner").post(f"/v1/rounds/{round_id}/close").status_code == 409
+
+
+# ------------------------------------------------------------------ crash-safety (in process)
+
+
+def _copy_round(ex: Exchange, source: str, *, state: str,
+                edit: dict[str, str] | None = None) -> str:
+    """A copy of round ``source`` (its bids and bundle, files replaced by ``edit``) in
+    ``state``; ``clearing`` keeps the server's worker away from it."""
+    new_id = f"{source}-copy-{time.monotonic_ns()}"
+    engine = sa.create_engine(ex.db_url)
+    try:
+        with engine.begin() as conn:
+            row = dict(conn.execute(sa.select(t.rounds).where(t.rounds.c.round_id == source)
+                                    ).mappings().one())
+            conn.execute(t.rounds.insert().values(**(row | {"round_id": new_id,
+                                                            "state": state})))
+            bids = [dict(b) | {"round_id": new_id} for b in conn.execute(
+                sa.select(t.bids).where(t.bids.c.round_id == source)).mappings()]
+            conn.execute(t.bids.insert(), bids)
+            files = read_bundle_rows(conn, source) | (edit or {})
+            conn.execute(t.round_bundles.insert(), [
+                {"round_id": new_id, "name": n, "content": c} for n, c in files.items()])
+            conn.execute(t.round_runs.insert().values(round_id=new_id, progress="claimed",
+                                                      claimed_at_utc="2023-07-01T00:00:00.000Z"))
+    finally:
+        engine.dispose()
+    return new_id
+
+
+def _stored(ex: Exchange, round_id: str) -> dict[str, int]:
+    counted = {}
+    for table in (t.placements, t.prices, t.rejected, ledger_postings):
+        rows = query(ex.db_url, sa.select(sa.func.count()).select_from(table)
+                     .where(table.c.round_id == round_id))
+        counted[table.name] = rows[0][0]
+    return counted
+
+
+def _clear_in_process(ex: Exchange, round_id: str) -> str:
+    with ExchangeStore.open(ex.db_url) as store:
+        return clear_round(store, round_id, lambda: datetime.now(UTC))
+
+
+def test_a_failure_while_storing_leaves_nothing_partial(
+        market_exchange: Exchange, cleared: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    ex = market_exchange
+    round_id = _copy_round(ex, cleared, state="clearing")
+
+    def broken_ledger(*_args: Any, **_kwargs: Any) -> int:
+        raise RuntimeError("disk on fire")  # after the placements, prices, rejected inserts
+
+    monkeypatch.setattr(worker, "post_round_on", broken_ledger)
+    assert _clear_in_process(ex, round_id) == "failed"
+    found = ex.client("planner").get(f"/v1/rounds/{round_id}").json()
+    assert found["state"] == "failed" and "disk on fire" in found["reason"]
+    assert found["progress"] == "failed"
+    assert _stored(ex, round_id) == dict.fromkeys(
+        ("exchange_placements", "exchange_prices", "exchange_rejected", "ledger_postings"), 0)
+    assert ex.client("admin").get(f"/v1/rounds/{round_id}/placements").status_code == 409
+
+
+def test_an_invalid_snapshot_fails_the_round_with_the_reason(market_exchange: Exchange,
+                                                             cleared: str) -> None:
+    ex = market_exchange
+    broken = _bundle(ex, cleared)["bids.csv"].replace(",24,", ",-3,", 1)
+    assert broken != _bundle(ex, cleared)["bids.csv"]
+    round_id = _copy_round(ex, cleared, state="clearing", edit={"bids.csv": broken})
+    assert _clear_in_process(ex, round_id) == "failed"
+    found = ex.client("planner").get(f"/v1/rounds/{round_id}").json()
+    assert found["state"] == "failed" and "bids.csv" in found["reason"], found
+    assert set(_stored(ex, round_id).values()) == {0}
+
