@@ -15,6 +15,9 @@ GET      /v1/rounds/{round_id}/summary       planner, treasurer, admin       200
                                                                              409
 GET      /v1/rounds/{round_id}/ledger        treasurer, admin                200 [PostingOut];
                                                                              404; 409
+GET      /v1/rounds/{round_id}/reports/      treasurer, planner, admin: all; 200 file; 403;
+         {name}                              member: member_statements.csv,  404; 409
+                                             member_totals.csv (its rows)
 GET      /v1/sites/{site_id}/assignments     site:{site_id}                  200
                                                                              [AssignmentOut];
                                                                              404
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 
 from gridbridge.exchange import results
 from gridbridge.exchange.auth import Access, GuardedRoute
@@ -42,6 +45,7 @@ from gridbridge.exchange.contract import (
     PriceOut,
     RoundOut,
 )
+from gridbridge.exchange.reports import MEMBER_TABLES, report_file
 from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.tokens import Principal
 
@@ -117,3 +121,34 @@ def get_assignments(site_id: str,
     """Every job placed on the site by a cleared round: round, bid, GPU type, GPUs and
     [start, end)."""
     return results.site_assignments(store, site_id)
+
+
+#: What a member may download: its own statement and totals, as CSV.
+_MEMBER_FILES = tuple(f"{table}.csv" for table in MEMBER_TABLES)
+
+
+@router.get("/rounds/{round_id}/reports/{name}", response_class=Response,
+            responses={**_READ, 200: {"description": "the report file", "content": {
+                "text/csv": {}, "application/vnd.apache.parquet": {},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
+def get_report(round_id: str, name: str,
+               who: Annotated[Principal, Depends(Access("treasurer", "planner", "admin",
+                                                        "member"))],
+               store: Store) -> Response:
+    """A settlement report file of the cleared (or settled) round: ``settlement.xlsx``
+    (every table) or ``<table>.csv`` / ``<table>.parquet`` for a table of
+    ``gridbridge.reports`` (metering corrections included). Treasurers, planners and admins
+    get every file; a member only ``member_statements.csv`` and ``member_totals.csv``, with
+    its own rows (else 403). 404 for an unknown name; 409 before the round is cleared.
+    CSV and Parquet are byte-identical for the same stored state."""
+    member = None
+    if who.role == "member":
+        if name not in _MEMBER_FILES:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                detail=f"members may download only their own rows of "
+                                f"{', '.join(_MEMBER_FILES)} — fix: ask for one of those, or "
+                                "ask a treasurer for the other reports")
+        member = who.subject
+    content, media_type = report_file(store, round_id, name, member=member)
+    return Response(content, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{round_id}-{name}"'})

@@ -7,6 +7,8 @@ GET      /v1/registry                      any valid token         200 RegistryO
 PUT      /v1/sites/{site_id}/asks          site:{site_id}, admin   200 SiteOut; 404; 422
 POST     /v1/sites/{site_id}/telemetry     site:{site_id}          201 Ack stored, 200 Ack
                                                                    duplicate; 404; 409; 422
+POST     /v1/sites/{site_id}/metering      site:{site_id}          201 Ack stored, 200 Ack
+                                                                   duplicate; 404; 409; 422
 =======  ================================  ======================  =========================
 """
 
@@ -21,10 +23,12 @@ from gridbridge.exchange.contract import (
     Ack,
     AsksIn,
     ErrorOut,
+    MeteringReport,
     RegistryOut,
     SiteOut,
     TelemetryReport,
 )
+from gridbridge.exchange.metering import store_metering
 from gridbridge.exchange.registry import read_registry, set_asks
 from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.telemetry import store_telemetry
@@ -82,4 +86,31 @@ def post_telemetry(site_id: str, body: TelemetryReport, request: Request,
         metrics.add("gridbridge_telemetry_duplicates_total")
     else:
         metrics.add("gridbridge_telemetry_reports_total")
+    return Ack(report_id=body.report_id, status=outcome)
+
+
+@router.post("/sites/{site_id}/metering", status_code=status.HTTP_201_CREATED,
+             responses={**_REFUSALS, 200: {"model": Ack, "description": "a duplicate, "
+                                           "acknowledged and not stored again"},
+                        404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
+def post_metering(site_id: str, body: MeteringReport, request: Request,
+                  response: Response,
+                  _who: Annotated[Principal, Depends(Access("site:{site_id}"))],
+                  store: Store) -> Ack:
+    """Store metered energy (facility kWh per placement and hour) of the site's placements
+    in a cleared round, and post its true-up to the ledger as one correction batch, in one
+    transaction; the round becomes ``settled`` (metering has begun to true it up).
+
+    201 ``stored`` once committed; 200 ``duplicate`` when this ``report_id`` was stored
+    before with the same content. Refused with nothing stored: a round not cleared or
+    settled (409), a row not of a placement of that round on this site or outside its hours
+    (422 naming the row), an hour metered before or the same id with other content (409).
+    """
+    outcome = store_metering(store, site_id, body, request.app.state.clock())
+    metrics = request.app.state.metrics
+    if outcome == "duplicate":
+        response.status_code = status.HTTP_200_OK
+        metrics.add("gridbridge_metering_duplicates_total")
+    else:
+        metrics.add("gridbridge_metering_reports_total")
     return Ack(report_id=body.report_id, status=outcome)

@@ -155,9 +155,14 @@ class BidIn(_Body):
 
 
 class MeteringRow(_Body):
-    """One placement-hour as metered: facility kWh and, optionally, the actual intensity."""
+    """One placement-hour as metered: facility kWh in that hour and, optionally, the actual
+    intensity (gCO2eq/kWh, of the round's signal). The placement is named as
+    ``GET /v1/sites/{site_id}/assignments`` names it: the member's ``bid_id``, with its
+    ``member`` when two members placed bids of that id on the site (bid ids are unique per
+    member only); ``<member>:<bid_id>`` (the bundle's form) is accepted as ``bid_id`` too."""
 
     bid_id: Ident
+    member: Ident | None = None
     hour_utc: UtcHour
     energy_kwh: NonNegative
     carbon_g_per_kwh: NonNegative | None = None

@@ -6,6 +6,8 @@ database, sum them across instances; the database, not these counters, is the re
 
 * ``gridbridge_telemetry_reports_total`` — telemetry reports stored (first deliveries);
 * ``gridbridge_telemetry_duplicates_total`` — re-delivered reports acknowledged, not stored;
+* ``gridbridge_metering_reports_total`` — metering reports stored (and trued up);
+* ``gridbridge_metering_duplicates_total`` — re-delivered metering reports acknowledged;
 * ``gridbridge_rounds_total`` — rounds opened;
 * ``gridbridge_solve_seconds_total`` — seconds spent clearing rounds (0 until rounds clear);
 * ``gridbridge_http_requests_total{status="..."}`` — answers by HTTP status.
@@ -24,6 +26,10 @@ _HELP = {
     "gridbridge_telemetry_reports_total": "Telemetry reports stored by this process.",
     "gridbridge_telemetry_duplicates_total":
         "Re-delivered telemetry reports acknowledged as duplicates by this process.",
+    "gridbridge_metering_reports_total":
+        "Metering reports stored (and trued up into the ledger) by this process.",
+    "gridbridge_metering_duplicates_total":
+        "Re-delivered metering reports acknowledged as duplicates by this process.",
     "gridbridge_rounds_total": "Market rounds opened by this process.",
     "gridbridge_solve_seconds_total": "Seconds this process spent clearing rounds.",
 }

@@ -13,10 +13,10 @@ Units follow DESIGN.md: whole GPUs, gCO2eq/kWh, EUR/MWh, EUR per GPU-hour, EUR p
 
 Gate closure stores the round's bundle (``exchange_round_bundles``); the clearing worker
 its progress (``exchange_round_runs``) and results (``exchange_placements``,
-``exchange_prices``, ``exchange_rejected``). Tables for what later parts add (metering) will
-reference ``exchange_rounds.round_id``, ``exchange_bids`` by ``(round_id, member, bid_id)``
-and ``exchange_telemetry_reports.id``; a new table needs no upgrade step (``create_all``
-adds it), a changed one gets a step in :data:`UPGRADES`.
+``exchange_prices``, ``exchange_rejected``); metering its reports
+(``exchange_metering_reports``), metered placement-hours (``exchange_metering_rows``) and
+true-up records (``exchange_trueup_records``). A new table needs no upgrade step
+(``create_all`` adds it), a changed one gets a step in :data:`UPGRADES`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ __all__ = [
     "grid_forecast",
     "members",
     "metadata",
+    "metering_reports",
+    "metering_rows",
     "placements",
     "pools",
     "prices",
@@ -48,6 +50,7 @@ __all__ = [
     "sites",
     "telemetry_reports",
     "tokens",
+    "trueup_records",
     "zone_signals",
 ]
 
@@ -325,4 +328,68 @@ rejected = sa.Table(
     sa.ForeignKeyConstraint(["round_id", "member", "bid_id"],
                             ["exchange_bids.round_id", "exchange_bids.member",
                              "exchange_bids.bid_id"]),
+)
+
+# ------------------------------------------------------------------------------ metering
+
+# One row per metering report a site delivered; ``(site_id, report_id)`` makes a
+# re-delivery a duplicate (like telemetry). ``batch_id`` names the report's correction batch
+# in the ledger (``ledger_batches``); ``postings`` is 0 (and no batch is posted) when the
+# true-up changed no cent.
+metering_reports = sa.Table(
+    "exchange_metering_reports",
+    metadata,
+    sa.Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    sa.Column("site_id", sa.String(), sa.ForeignKey("exchange_sites.site_id"), nullable=False),
+    sa.Column("report_id", sa.String(), nullable=False),
+    sa.Column("round_id", sa.String(), sa.ForeignKey("exchange_rounds.round_id"),
+              nullable=False),
+    sa.Column("body_sha256", sa.String(), nullable=False),  # hex of the validated report
+    sa.Column("received_at_utc", sa.String(), nullable=False),
+    sa.Column("batch_id", sa.String(), nullable=False),
+    sa.Column("rows", sa.Integer(), nullable=False),
+    sa.Column("postings", sa.Integer(), nullable=False),  # correction lines posted
+    sa.UniqueConstraint("site_id", "report_id", name="uq_exchange_metering_site_report"),
+    sa.UniqueConstraint("round_id", "batch_id", name="uq_exchange_metering_batch"),
+)
+
+# Metered placement-hours: facility kWh and, optionally, the actual intensity (gCO2eq/kWh).
+# A placement-hour is metered once (the true-up corrects against the forecast, so metering
+# it twice would correct it twice): the primary key refuses a second time.
+metering_rows = sa.Table(
+    "exchange_metering_rows",
+    metadata,
+    sa.Column("round_id", sa.String(), primary_key=True),
+    sa.Column("member", sa.String(), primary_key=True),
+    sa.Column("bid_id", sa.String(), primary_key=True),
+    sa.Column("hour_utc", sa.String(), primary_key=True),
+    sa.Column("report_pk", _SERIAL, sa.ForeignKey("exchange_metering_reports.id"),
+              nullable=False, index=True),
+    sa.Column("energy_kwh", sa.Float(), nullable=False),
+    sa.Column("carbon_g_per_kwh", sa.Float(), nullable=True),  # null: the forecast's
+    sa.ForeignKeyConstraint(["round_id", "member", "bid_id"],
+                            ["exchange_placements.round_id", "exchange_placements.member",
+                             "exchange_placements.bid_id"]),
+)
+
+# The true-up of each metering report, per placement (gridbridge.settlement.trueup's
+# RECORD_COLUMNS: kWh, kg CO2eq, EUR forecast / actual / difference); ``bid_id`` is the
+# bundle's ``<member>:<bid_id>``. The reports' ``metering`` table reads these rows.
+trueup_records = sa.Table(
+    "exchange_trueup_records",
+    metadata,
+    sa.Column("report_pk", _SERIAL, sa.ForeignKey("exchange_metering_reports.id"),
+              primary_key=True),
+    sa.Column("bid_id", sa.String(), primary_key=True),
+    sa.Column("round_id", sa.String(), sa.ForeignKey("exchange_rounds.round_id"),
+              nullable=False, index=True),
+    sa.Column("batch_id", sa.String(), nullable=False),
+    *(sa.Column(name, sa.String() if name in ("member", "site_id", "gpu_type") else
+                sa.Integer() if name == "hours_metered" else sa.Float(), nullable=False)
+      for name in ("member", "site_id", "gpu_type", "hours_metered",
+                   "forecast_kwh", "actual_kwh", "difference_kwh",
+                   "forecast_kg", "actual_kg", "difference_kg",
+                   "forecast_energy_cost_eur", "actual_energy_cost_eur",
+                   "difference_energy_cost_eur", "forecast_carbon_fee_eur",
+                   "actual_carbon_fee_eur", "difference_carbon_fee_eur")),
 )

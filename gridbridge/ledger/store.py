@@ -63,6 +63,7 @@ __all__ = [
     "ledger_postings",
     "ledger_rounds",
     "metadata",
+    "post_corrections_on",
     "post_round_on",
     "schema_version",
 ]
@@ -154,6 +155,36 @@ def post_round_on(conn: sa.Connection, round_id: str, postings: pl.DataFrame, *,
     """
     validate_postings(postings, round_id)
     _insert_round(conn, round_id, postings, source)
+    return postings.height
+
+
+def post_corrections_on(conn: sa.Connection, round_id: str, batch_id: str,
+                        postings: pl.DataFrame) -> int:
+    """Post one batch of corrections to round ``round_id`` on ``conn``, inside the caller's
+    write transaction (they commit or roll back with whatever else it writes); return how
+    many lines.
+
+    The same rules as :meth:`Ledger.post_corrections`: raises :class:`LedgerError` when the
+    batch id or the postings are invalid or the round is not in the ledger (nothing is
+    written by this call then); a batch already posted, or a ``posting_id`` already in the
+    ledger, makes the insert fail with :class:`sqlalchemy.exc.IntegrityError`, which the
+    caller's rollback undoes.
+    """
+    if not batch_id or batch_id != batch_id.strip():
+        raise LedgerError(f"ledger refuses the corrections: batch id {batch_id!r} is empty or "
+                          "has surrounding spaces — fix: name the batch, e.g. "
+                          "'meter-2023-07-10'")
+    validate_postings(postings, round_id,
+                      file=f"corrections batch {batch_id} of round {round_id}")
+    known = conn.execute(sa.select(ledger_rounds.c.round_id)
+                         .where(ledger_rounds.c.round_id == round_id)).first()
+    if known is None:
+        raise LedgerError(f"round {round_id} is not in the ledger; corrections go to a posted "
+                          "round — fix: post the round first or check the round id")
+    conn.execute(ledger_batches.insert().values(
+        round_id=round_id, batch_id=batch_id, posted_at_utc=postings["posted_at_utc"][0],
+        lines=postings.height))
+    Ledger._insert_lines(conn, postings, batch_id)
     return postings.height
 
 

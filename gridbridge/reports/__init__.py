@@ -8,8 +8,9 @@ the cent with the ledger; see :mod:`gridbridge.reports.build` for each table's c
 """
 
 from gridbridge.reports.build import REPORT_TABLES, build_reports, build_reports_from
-from gridbridge.reports.inputs import RoundInputs, load_round, read_round_id
+from gridbridge.reports.inputs import RoundInputs, load_round, read_round_id, round_from_tables
 from gridbridge.reports.write import FORMATS, WORKBOOK, write_reports
 
 __all__ = ["FORMATS", "REPORT_TABLES", "WORKBOOK", "RoundInputs", "build_reports",
-           "build_reports_from", "load_round", "read_round_id", "write_reports"]
+           "build_reports_from", "load_round", "read_round_id", "round_from_tables",
+           "write_reports"]

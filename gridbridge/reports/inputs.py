@@ -30,7 +30,7 @@ from gridbridge.ledger.files import LEDGER_CSV, SUMMARY_JSON
 from gridbridge.ledger.schema import refusal, row_problems, whole_cents
 from optim.market import Market
 
-__all__ = ["RoundInputs", "check_postings", "load_round", "read_round_id"]
+__all__ = ["RoundInputs", "check_postings", "load_round", "read_round_id", "round_from_tables"]
 
 _RERUN = "re-run gridbridge clear BUNDLE --out {out}"
 
@@ -44,6 +44,9 @@ class RoundInputs:
     (``gpus`` × hours). ``postings`` has :data:`~gridbridge.ledger.POSTING_SCHEMA`
     (``bid_id`` null on round-level lines), sorted by ``posting_id``. ``bundle`` is the
     bundle path exactly as summary.json gives it (relative to the clearing folder).
+    ``metering`` holds the true-up records (a leading ``batch_id`` then
+    :data:`~gridbridge.settlement.trueup.RECORD_SCHEMA`) when the round was not read from a
+    folder (:func:`round_from_tables`); None: read ``trueup-*.csv`` from ``clearing_dir``.
     """
 
     clearing_dir: Path
@@ -53,6 +56,7 @@ class RoundInputs:
     postings: pl.DataFrame
     market: Market
     bundle: str
+    metering: pl.DataFrame | None = None
 
     @property
     def round_id(self) -> str:
@@ -176,3 +180,26 @@ def load_round(clearing_dir: Path, postings: pl.DataFrame | None = None) -> Roun
     return RoundInputs(clearing_dir=out, summary=summary, placements=placements,
                        rejected=files.rejected.sort("bid_id"), postings=lines, market=market,
                        bundle=bundle)
+
+
+def round_from_tables(round_id: str, summary: dict[str, object], placements: pl.DataFrame,
+                      rejected: pl.DataFrame, postings: pl.DataFrame, market: Market,
+                      metering: pl.DataFrame, *, source: str) -> RoundInputs:
+    """One cleared round from tables already in memory (e.g. read from the exchange's
+    database) rather than from a clearing folder.
+
+    ``placements`` has placements.csv's columns (``gpu_hours`` is added), ``rejected``
+    ``bid_id``, ``reason`` and ``lost_opportunity_eur``; ``postings`` are checked as
+    :func:`check_postings` does; ``metering`` as :attr:`RoundInputs.metering`. ``source``
+    names where they came from (messages, and the report's ``bundle``). ``clearing_dir`` is
+    ``Path()``: nothing is read from disk. Raises :class:`InputError` as :func:`load_round`.
+    """
+    placed = placements.with_columns(
+        gpu_hours=pl.col("gpus")
+        * ((pl.col("end_utc") - pl.col("start_utc")).dt.total_hours()),
+    ).sort("bid_id")
+    lines = check_postings(postings, f"the ledger lines of round {round_id} ({source})",
+                           round_id, placed["bid_id"])
+    return RoundInputs(clearing_dir=Path(), summary={**summary, "round_id": round_id},
+                       placements=placed, rejected=rejected.sort("bid_id"), postings=lines,
+                       market=market, bundle=source, metering=metering)

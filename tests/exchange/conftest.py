@@ -1,18 +1,24 @@
 """One real exchange server for the exchange tests (started once per session: each start
-costs about two seconds); tests that kill or restart a server start their own."""
+costs about two seconds); tests that kill or restart a server start their own. Also a
+market of every site and a round cleared on it (``market_exchange``, ``cleared``: one per
+test module that uses them, so a module may settle its round)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
+import polars as pl
 import pytest
 
 from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.tokens import create_token, revoke_token
-from tests.exchange.server import Server, init_exchange, round_body, sqlite_url
+from tests.conftest import W27
+from tests.exchange.server import Server, bid_body, init_exchange, round_body, sqlite_url
 
 
 @dataclass
@@ -60,3 +66,105 @@ def open_round(exchange: Exchange) -> str:
     answer = exchange.client("planner").post("/v1/rounds", json=round_body())
     assert answer.status_code == 201, answer.text
     return str(answer.json()["round_id"])
+
+
+# ------------------------------------------- a market of every site, and a cleared round
+
+WINDOW = ("2023-07-03T00:00Z", "2023-07-05T00:00Z")  # 48 hours
+HOURS = 48
+#: Free GPUs reported per pool and hour are capped here, so the bids compete for them.
+FREE_CAP = 24
+
+
+@pytest.fixture(scope="module")
+def market_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    """A server on a fresh database with a token per site, every site having reported the
+    window's 48 hours from the bundled W27 market (direct intensities)."""
+    folder = tmp_path_factory.mktemp("rounds")
+    url = sqlite_url(folder / "exchange.db")
+    tokens = init_exchange(url)
+    sites = pl.read_csv(W27 / "sites.csv")
+    with ExchangeStore.open(url) as store:
+        for site_id in sites["site_id"]:
+            tokens[f"site:{site_id}"] = create_token(store, "site", site_id,
+                                                     datetime.now(UTC))[1]
+    server = Server(url, folder / "server.log").start()
+    running = Exchange(server, url, tokens)
+    try:
+        _report_every_site(running, sites)
+        yield running
+    finally:
+        running.close()
+        server.stop()
+
+
+def _report_every_site(ex: Exchange, sites: pl.DataFrame) -> None:
+    grid = pl.read_csv(W27 / "grid.csv").filter(pl.col("hour_utc") < WINDOW[1])
+    capacity = pl.read_csv(W27 / "capacity.csv").filter(pl.col("hour_utc") < WINDOW[1])
+    for site_id, zone in sites.select("site_id", "zone").iter_rows():
+        free = capacity.filter(pl.col("site_id") == site_id)
+        hours = []
+        for hour, carbon, price in (grid.filter(pl.col("zone") == zone)
+                                    .select("hour_utc", "carbon_direct_g_per_kwh",
+                                            "price_eur_per_mwh").iter_rows()):
+            at = free.filter(pl.col("hour_utc") == hour)
+            hours.append({"hour_utc": hour, "carbon_g_per_kwh": carbon,
+                          "price_eur_per_mwh": price,
+                          "gpus_free": {g: min(n, FREE_CAP) for g, n in
+                                        at.select("gpu_type", "gpus_available").iter_rows()}})
+        assert len(hours) == HOURS
+        answer = ex.client(f"site:{site_id}").post(f"/v1/sites/{site_id}/telemetry", json={
+            "report_id": f"w27-{site_id}", "zone": zone, "signal": "direct",
+            "provider": "csv-replay", "measured_at_utc": "2023-07-02T23:00:00Z",
+            "hours": hours})
+        assert answer.status_code == 201, answer.text
+
+
+def _open(ex: Exchange, start: str = WINDOW[0], end: str = WINDOW[1]) -> str:
+    answer = ex.client("planner").post("/v1/rounds", json={
+        "window_start_utc": start, "window_end_utc": end, "carbon_price_eur_per_t": 80.0,
+        "carbon_signal": "direct"})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["round_id"])
+
+
+def _bid(ex: Exchange, who: str, round_id: str, bid_id: str, **changes: Any) -> None:
+    body = bid_body(bid_id, **({"release_utc": WINDOW[0], "deadline_utc": WINDOW[1],
+                                "allowed_jurisdictions": ["*"]} | changes))
+    answer = ex.client(who).post(f"/v1/rounds/{round_id}/bids", json=body)
+    assert answer.status_code == 201, answer.text
+
+
+def _wait_until_done(ex: Exchange, round_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    seen = []
+    while time.monotonic() < deadline:
+        found = ex.client("planner").get(f"/v1/rounds/{round_id}").json()
+        seen.append(found.get("progress"))
+        if found["state"] in ("cleared", "failed"):
+            return dict(found)
+        time.sleep(0.2)
+    raise AssertionError(f"round {round_id} not done in {timeout_s} s; progress seen: {seen}")
+
+
+@pytest.fixture(scope="module")
+def cleared(market_exchange: Exchange) -> str:
+    """A round of five bids (one withdrawn) by KR and DE, closed and cleared."""
+    ex = market_exchange
+    round_id = _open(ex)
+    _bid(ex, "member_kr", round_id, "kr-big", gpus=24, value_eur=60000.0,
+         options=[{"gpu_type": "H100", "hours": 24}])
+    _bid(ex, "member_kr", round_id, "kr-small", gpus=8, value_eur=9000.0)
+    _bid(ex, "member_kr", round_id, "kr-gone", gpus=8, value_eur=9000.0)
+    _bid(ex, "member_de", round_id, "kr-big", gpus=16, value_eur=30000.0,
+         allowed_jurisdictions=["DE", "GB"])
+    _bid(ex, "member_de", round_id, "de-cheap", gpus=16, value_eur=1.0)
+    assert ex.client("member_kr").delete(f"/v1/rounds/{round_id}/bids/kr-gone"
+                                         ).status_code == 200
+    closed = ex.client("planner").post(f"/v1/rounds/{round_id}/close")
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["state"] in ("gate_closed", "clearing", "cleared")
+    done = _wait_until_done(ex, round_id)
+    assert done["state"] == "cleared", done["reason"]
+    assert done["progress"] == "done"
+    return round_id

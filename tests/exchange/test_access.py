@@ -62,6 +62,15 @@ MATRIX: list[Row] = [
     ("GET", "/v1/rounds/{round}/ledger", None,
      {**NO_TOKEN, "treasurer": 409, "admin": 409}, 403),
     ("GET", f"/v1/sites/{SITE}/assignments", None, {**NO_TOKEN, "site": 200}, 403),
+    # Metering of a round that does not exist (404 for its site); reports of the
+    # session's open round (409, not cleared, for whoever may read them).
+    ("POST", f"/v1/sites/{SITE}/metering",
+     lambda: {"report_id": _unique("meter"), "round_id": "R-20230703-nope",
+              "rows": [{"bid_id": "kr-matrix", "hour_utc": "2023-07-03T00:00Z",
+                        "energy_kwh": 1.0}]},
+     {**NO_TOKEN, "site": 404}, 403),
+    ("GET", "/v1/rounds/{round}/reports/member_statements.csv", None,
+     {**NO_TOKEN, "site": 403, "other_site": 403}, 409),
 ]
 
 
@@ -97,7 +106,8 @@ def test_every_v1_operation_is_in_the_matrix_and_states_its_roles(exchange: Exch
     operations = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     covered = {(m, p.replace("{round}", "{round_id}").replace("R-20230703-nope", "{round_id}")
                 .replace(SITE, "{site_id}").replace("kr-matrix-withdrawn", "{bid_id}")
-                .replace("kr-matrix", "{bid_id}")) for m, p, *_ in MATRIX}
+                .replace("kr-matrix", "{bid_id}").replace("member_statements.csv", "{name}"))
+                for m, p, *_ in MATRIX}
     assert operations <= covered
     for path, ops in spec["paths"].items():
         if path.startswith("/v1"):
