@@ -26,11 +26,13 @@ from gridbridge.agent.inventory import InventoryReading, InventorySource, capped
 from gridbridge.agent.inventory.nvml import NvmlInventory
 from gridbridge.agent.inventory.slurm import SlurmInventory, run_command
 from gridbridge.agent.inventory.static import StaticInventory
+from gridbridge.agent.metering import FileMeter, MeterSource, ReplayMeter
 from gridbridge.agent.prices import FixedTariff
 from gridbridge.agent.replay import ReplayCarbon, ReplayClock, ReplayGrid, ReplayPrice
 from gridbridge.agent.retry import Http, RetryPolicy
 
-__all__ = ["CappedInventory", "build_carbon", "build_http", "build_inventory", "build_price"]
+__all__ = ["CappedInventory", "build_carbon", "build_http", "build_inventory", "build_meter",
+           "build_price"]
 
 
 def build_http(settings: HttpSettings, *, transport: httpx.BaseTransport | None = None,
@@ -123,3 +125,18 @@ def build_price(config: AgentConfig, *, grids: dict[Path, ReplayGrid] | None = N
                                          zone=spec.options["zone"],
                                          clock=_replay_clock(spec.options, anchor)))
     return ProviderChain("price", providers, min_hours=config.min_forecast_hours)
+
+
+def build_meter(config: AgentConfig, *, grids: dict[Path, ReplayGrid] | None = None,
+                anchor: datetime | None = None) -> MeterSource | None:
+    """The metering source of ``[metering]`` (``anchor`` as for carbon); None when off."""
+    settings = config.metering
+    o = settings.options
+    if settings.source == "file":
+        return FileMeter(o["path"])
+    if settings.source == "replay":
+        grids = {} if grids is None else grids
+        return ReplayMeter(_grid(grids, o["dataset"]), site_id=config.site_id, zone=o["zone"],
+                           signal=config.signal, clock=_replay_clock(o, anchor), seed=o["seed"],
+                           energy_noise=o["energy_noise"], carbon_noise=o["carbon_noise"])
+    return None

@@ -33,7 +33,7 @@ from gridbridge.errors import Problem
 from gridbridge.exchange.contract import MAX_HOURS
 
 __all__ = ["EXAMPLE", "AgentConfig", "ExchangeSettings", "HttpSettings", "InventorySettings",
-           "ProviderSettings", "load_config", "parse_config"]
+           "MeteringSettings", "ProviderSettings", "load_config", "parse_config"]
 
 EXAMPLE = """\
 # site.toml — the GridBridge site agent (gridbridge agent run --config site.toml)
@@ -88,6 +88,16 @@ start_utc = "2023-07-03T00:00Z"
 [[price]]
 provider = "fixed"
 eur_per_mwh = 85.0
+
+[metering]                     # metered energy of the site's placements, posted per round
+source = "replay"              # replay (SIMULATED, the demo) | file; omit [metering]: none
+dataset = "../datasets/bridge-2023"   # replay: PUE, GPU it_kw and grid data from the bundle
+start_utc = "2023-07-03T00:00Z"       # replay: map hours as the carbon replay does
+# anchor_utc = "2025-01-06T00:00Z"   zone = "GB"
+seed = 1                       # replay: the noise is drawn from this seed (reproducible)
+energy_noise = 0.03            # replay: sd of the energy factor (normal around 1, >= 0)
+carbon_noise = 0.02            # replay: sd of the actual-intensity factor
+# file: path = "metering.csv"  # bid_id,hour_utc,energy_kwh[,member][,carbon_g_per_kwh]
 """
 
 SITE_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,70}$")  # report ids append 30 characters
@@ -133,6 +143,15 @@ class ProviderSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MeteringSettings:
+    """Where metered energy comes from: ``off`` (no ``[metering]`` table), ``replay``
+    (simulated from the bundled data) or ``file`` (the site's metering CSV)."""
+
+    source: str = "off"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class AgentConfig:
     """A validated ``site.toml``."""
 
@@ -150,6 +169,7 @@ class AgentConfig:
     carbon: list[ProviderSettings]
     price: list[ProviderSettings]
     source: Path
+    metering: MeteringSettings = field(default_factory=MeteringSettings)
 
 
 def _is_count(value: Any) -> bool:
@@ -269,6 +289,27 @@ def _price(t: Table, zone: str) -> ProviderSettings | None:
     return None if kind is None else ProviderSettings(kind, None, options, where=t.name)
 
 
+def _metering(t: Table, zone: str) -> MeteringSettings:
+    if not t.data:
+        return MeteringSettings()
+    source = t.text("source", choices=("replay", "file"),
+                    fix='write source = "replay" (simulated) or "file"')
+    options: dict[str, Any] = {}
+    if source == "replay":
+        options = _replay_options(t, zone)
+        options["seed"] = t.number("seed", default=0, low=0, high=2**63 - 1, integer=True,
+                                   fix="write seed = 1 (a whole number >= 0)")
+        options["energy_noise"] = t.number("energy_noise", default=0.03, low=0, high=1,
+                                           fix="write energy_noise = 0.03 (sd, 0 to 1)")
+        options["carbon_noise"] = t.number("carbon_noise", default=0.02, low=0, high=1,
+                                           fix="write carbon_noise = 0.02 (sd, 0 to 1)")
+    elif source == "file":
+        options["path"] = t.path("path", required=True,
+                                 fix='write path = "metering.csv" (relative to site.toml)')
+    t.done()
+    return MeteringSettings(source, options) if source else MeteringSettings()
+
+
 def _providers(data: Mapping[str, Any], key: str, file: str, base: Path,
                problems: list[Problem], env: Mapping[str, str],
                parse: Callable[[Table], ProviderSettings | None]) -> list[ProviderSettings]:
@@ -292,7 +333,7 @@ def parse_config(data: Mapping[str, Any], *, file: str = "site.toml", base: Path
     env = os.environ if env is None else env
     problems: list[Problem] = []
     for key in sorted(set(data) - {"agent", "exchange", "http", "inventory", "carbon",
-                                   "price"}):
+                                   "price", "metering"}):
         problems.append(Problem(file, None, key, "is not a known table",
                                 "remove it or correct its spelling (gridbridge agent example)"))
     a = table(data, "agent", "agent", file, base, problems, env, required=True)
@@ -340,13 +381,16 @@ def parse_config(data: Mapping[str, Any], *, file: str = "site.toml", base: Path
     carbon = _providers(data, "carbon", file, base, problems, env,
                         lambda t: _carbon(t, zone or "", signal))
     price = _providers(data, "price", file, base, problems, env, lambda t: _price(t, zone or ""))
+    metering = _metering(table(data, "metering", "metering", file, base, problems, env,
+                               required=False), zone or "")
     if problems:
         raise AgentConfigError.from_problems(problems)
     return AgentConfig(
         site_id=site_id, zone=zone, signal=signal, horizon_hours=horizon,
         min_forecast_hours=min(min_hours, horizon), cycle_s=cycle, spool=spool,
         clock_start_utc=clock_start, exchange=ExchangeSettings(url.rstrip("/"), token),
-        http=http, inventory=inventory, carbon=carbon, price=price, source=base / file)
+        http=http, inventory=inventory, carbon=carbon, price=price, source=base / file,
+        metering=metering)
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> AgentConfig:

@@ -38,29 +38,52 @@ CARBON_COLUMNS = {"direct": "carbon_direct_g_per_kwh",
 
 
 class ReplayGrid:
-    """One dataset's grid table, loaded on first use, as ``{zone: {hour: row}}`` lookups."""
+    """One dataset's grid table, loaded on first use, as ``{zone: {hour: row}}`` lookups,
+    and the registry facts simulated metering needs (site PUE, GPU ``it_kw``)."""
 
     def __init__(self, dataset: Path) -> None:
         self.dataset = dataset
         self._zones: dict[str, pl.DataFrame] | None = None
+        self._registry: tuple[pl.DataFrame, pl.DataFrame] | None = None
 
-    def zone(self, zone: str) -> pl.DataFrame:
-        """The zone's rows sorted by hour; ``ProviderError`` when the data cannot be read."""
-        if self._zones is None:
+    def _load(self) -> tuple[dict[str, pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]:
+        if self._zones is None or self._registry is None:
             # Imported here: polars and the dataset reader are only needed by replaying agents.
             from gridbridge.market.source import read_dataset
 
             try:
-                grid = read_dataset(self.dataset).grid
+                data = read_dataset(self.dataset)
             except GridBridgeError as exc:
                 raise ProviderError(f"replay: cannot read the dataset {self.dataset}: {exc}") \
                     from None
             self._zones = {str(z): frame.sort("hour_utc")
-                           for (z,), frame in grid.partition_by("zone", as_dict=True).items()}
-        if zone not in self._zones:
+                           for (z,), frame in data.grid.partition_by("zone",
+                                                                     as_dict=True).items()}
+            self._registry = (data.sites, data.gpus)
+        return self._zones, self._registry
+
+    def zone(self, zone: str) -> pl.DataFrame:
+        """The zone's rows sorted by hour; ``ProviderError`` when the data cannot be read."""
+        zones = self._load()[0]
+        if zone not in zones:
             raise ProviderError(f"replay: zone {zone} is not in {self.dataset} (it has "
-                                f"{', '.join(sorted(self._zones))})")
-        return self._zones[zone]
+                                f"{', '.join(sorted(zones))})")
+        return zones[zone]
+
+    def site_pue(self, site_id: str) -> float:
+        """The site's PUE from the dataset's registry (``sites.csv``); ``ProviderError``
+        for a site not in it."""
+        sites = self._load()[1][0]
+        row = sites.filter(pl.col("site_id") == site_id)
+        if row.is_empty():
+            raise ProviderError(f"replay: site {site_id} is not in {self.dataset}/sites.csv")
+        return float(row["pue"][0])
+
+    def it_kw(self) -> dict[str, float]:
+        """IT power per GPU by type, kW (GPU plus its share of the node), from ``gpus.csv``."""
+        gpus = self._load()[1][1]
+        return dict(zip(gpus["gpu_type"].to_list(), map(float, gpus["it_kw"].to_list()),
+                        strict=True))
 
 
 @dataclass

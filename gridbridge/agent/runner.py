@@ -6,15 +6,15 @@ One cycle:
    hours (:func:`gridbridge.agent.hourly.next_hours`);
 2. build a :class:`~gridbridge.exchange.contract.TelemetryReport` with a fresh report id;
 3. write it to the spool (from here on it cannot be lost);
-4. drain the spool, oldest report first.
+4. if ``[metering]`` is configured: fetch the site's assignments and spool one metering
+   report per round for the placement-hours that have ended and are not metered yet
+   (:mod:`gridbridge.agent.metering`; a failed fetch or source is logged, the cycle goes on);
+5. drain the spool, oldest report first (telemetry and metering alike).
 
 A failed read (every provider of a chain failed, the inventory unavailable) builds no report
 this cycle but still drains the backlog. ``stop`` (set by Ctrl-C or SIGTERM) is checked
 between steps and between reports; waits between retries and between cycles end at once
 when it is set, so the agent stops cleanly after the step in flight.
-
-Fetching assignments and posting metering come with the exchange's endpoints for them: they
-will be further steps of :meth:`Agent.cycle` and further ``kind`` values in the spool.
 """
 
 from __future__ import annotations
@@ -29,17 +29,30 @@ from typing import Any, Self
 import httpx
 from pydantic import ValidationError
 
-from gridbridge.agent.build import build_carbon, build_http, build_inventory, build_price
+from gridbridge.agent.build import (
+    build_carbon,
+    build_http,
+    build_inventory,
+    build_meter,
+    build_price,
+)
 from gridbridge.agent.config import AgentConfig
 from gridbridge.agent.errors import ProviderError
 from gridbridge.agent.forecasts import ProviderChain
 from gridbridge.agent.hourly import Clock, hour_ceil, next_hours, replay_clock, system_clock
 from gridbridge.agent.inventory import InventorySource
 from gridbridge.agent.inventory.slurm import run_command
+from gridbridge.agent.metering import MeteringResult, MeterSource, meter_ended
 from gridbridge.agent.report import build_report
 from gridbridge.agent.retry import Http
 from gridbridge.agent.spool import Spool
-from gridbridge.agent.uplink import DrainResult, ExchangeUplink, drain, telemetry_path
+from gridbridge.agent.uplink import (
+    AssignmentsError,
+    DrainResult,
+    ExchangeUplink,
+    drain,
+    telemetry_path,
+)
 from gridbridge.exchange.contract import TelemetryReport
 
 __all__ = ["Agent", "CycleResult"]
@@ -49,13 +62,14 @@ log = logging.getLogger("gridbridge.agent")
 
 @dataclass(frozen=True, slots=True)
 class CycleResult:
-    """What one cycle did: the report spooled (if any), why not, and the drain."""
+    """What one cycle did: the report spooled (if any), why not, metering, and the drain."""
 
     report_id: str | None
     hours: int
     provider: str | None
     error: str | None
     drain: DrainResult | None
+    metering: MeteringResult | None = None
 
 
 class Agent:
@@ -64,8 +78,9 @@ class Agent:
     def __init__(self, config: AgentConfig, *, inventory: InventorySource,
                  carbon: ProviderChain, price: ProviderChain, spool: Spool,
                  uplink: ExchangeUplink, http: Http, clock: Clock = system_clock,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, meter: MeterSource | None = None) -> None:
         self.config = config
+        self.meter = meter
         self.inventory, self.carbon, self.price = inventory, carbon, price
         self.spool, self.uplink, self.http = spool, uplink, http
         self.clock = clock
@@ -90,11 +105,12 @@ class Agent:
         inventory = build_inventory(config.inventory, nvml=nvml, slurm_runner=slurm_runner)
         carbon = build_carbon(config, http, clock=clock, grids=grids, anchor=anchor)
         price = build_price(config, grids=grids, anchor=anchor)
+        meter = build_meter(config, grids=grids, anchor=anchor)
         return cls(config, inventory=inventory, carbon=carbon, price=price,
                    spool=Spool.open(config.spool),  # opened last: nothing above can leak it
                    uplink=ExchangeUplink(http, base_url=config.exchange.url,
                                          token=config.exchange.token),
-                   http=http, clock=clock, stop=stop)
+                   http=http, clock=clock, stop=stop, meter=meter)
 
     def close(self) -> None:
         """Close the spool and the HTTP connections."""
@@ -122,8 +138,21 @@ class Agent:
                             measured_at=measured_at, hours=hours, inventory=inventory,
                             carbon=carbon, price=price)
 
+    def meter_ended(self) -> MeteringResult | None:
+        """Fetch the assignments and spool metering for ended hours (None when metering is
+        off); never raises for a failed fetch or source: the result carries the error."""
+        if self.meter is None:
+            return None
+        try:
+            assignments = self.uplink.assignments(self.config.site_id)
+            return meter_ended(site_id=self.config.site_id, assignments=assignments,
+                               now=self.clock(), spool=self.spool, source=self.meter)
+        except (AssignmentsError, ProviderError, ValidationError) as exc:
+            log.error("no metering this cycle: %s", exc)
+            return MeteringResult(error=str(exc))
+
     def cycle(self) -> CycleResult:
-        """One cycle: read, spool, drain (see the module docstring)."""
+        """One cycle: read, spool, meter, drain (see the module docstring)."""
         report: TelemetryReport | None = None
         error: str | None = None
         try:
@@ -142,6 +171,7 @@ class Agent:
                      report.provider, report.signal)
         elif report is not None:
             report = None  # stopped while reading: nothing was promised, nothing is spooled
+        metering = None if self.stop.is_set() else self.meter_ended()
         result = None
         if not self.stop.is_set():
             result = drain(self.spool, self.uplink, cancelled=self.stop.is_set)
@@ -150,7 +180,7 @@ class Agent:
                      len(result.dead_lettered), result.remaining)
         return CycleResult(report.report_id if report else None,
                            len(report.hours) if report else 0,
-                           report.provider if report else None, error, result)
+                           report.provider if report else None, error, result, metering)
 
     def run(self, *, once: bool = False) -> CycleResult | None:
         """Cycle every ``cycle_seconds`` until ``stop`` is set (or once); the last result."""

@@ -15,6 +15,11 @@ and the POST the report is sent after the restart; between the exchange's answer
 already stored — so every report is stored exactly once, and a duplicate delivery is
 harmless by design.
 
+Metering: the ``metered`` table remembers every placement-hour (round, member, bid, hour) the agent
+has metered; :meth:`Spool.put_metering` marks the hours in the same transaction that spools
+the report, so an hour is metered once, even across crashes and restarts (a dead-lettered
+report's hours stay marked: the operator decides, the agent does not re-meter them).
+
 One agent process per spool file (the file is the agent's; two agents would send each
 other's reports, which is still harmless, only wasteful).
 """
@@ -22,7 +27,7 @@ other's reports, which is still harmless, only wasteful).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,14 +36,15 @@ from typing import Self
 
 __all__ = ["SCHEMA_VERSION", "DeadLetter", "Spool", "SpoolEntry"]
 
-SCHEMA_VERSION = 1
+#: 2 added the ``metered`` table; a version-1 file is upgraded in place when opened.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,  -- spooling order: drained oldest first
     report_id    TEXT NOT NULL UNIQUE,
-    kind         TEXT NOT NULL,                      -- 'telemetry' (metering comes later)
+    kind         TEXT NOT NULL,                      -- 'telemetry' or 'metering'
     path         TEXT NOT NULL,                      -- exchange path it is POSTed to
     body         TEXT NOT NULL,                      -- the JSON sent, byte for byte
     spooled_utc  TEXT NOT NULL,
@@ -56,6 +62,14 @@ CREATE TABLE IF NOT EXISTS dead_letter (
     refused_utc  TEXT NOT NULL,
     status_code  INTEGER NOT NULL,
     reason       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metered (
+    round_id     TEXT NOT NULL,
+    member       TEXT NOT NULL,                      -- bid ids are unique per member only
+    bid_id       TEXT NOT NULL,
+    hour_utc     TEXT NOT NULL,                      -- 2023-07-03T14:00Z, hour-beginning
+    report_id    TEXT NOT NULL,                      -- the metering report that carries it
+    PRIMARY KEY (round_id, member, bid_id, hour_utc)
 );
 """
 
@@ -109,8 +123,12 @@ class Spool:
                 db.execute(statement)
             db.execute("INSERT OR IGNORE INTO spool_meta VALUES ('schema_version', ?)",
                        (str(SCHEMA_VERSION),))
-        version = self._db.execute(
-            "SELECT value FROM spool_meta WHERE key = 'schema_version'").fetchone()[0]
+            version = db.execute(
+                "SELECT value FROM spool_meta WHERE key = 'schema_version'").fetchone()[0]
+            if int(version) < SCHEMA_VERSION:  # older files only lack tables created above
+                db.execute("UPDATE spool_meta SET value = ? WHERE key = 'schema_version'",
+                           (str(SCHEMA_VERSION),))
+                version = str(SCHEMA_VERSION)
         if int(version) != SCHEMA_VERSION:
             self._db.close()
             from gridbridge.agent.errors import AgentConfigError
@@ -156,6 +174,32 @@ class Spool:
                            "spooled_utc) VALUES (?, ?, ?, ?, ?)",
                            (report_id, kind, path, body, spooled))
         return SpoolEntry(report_id, kind, path, body, spooled)
+
+    def put_metering(self, report_id: str, path: str, body: str,
+                     hours: Iterable[tuple[str, str, str, str]]) -> SpoolEntry:
+        """Spool a metering report and mark its ``(round_id, member, bid_id, hour_utc)``
+        hours as metered, in one transaction (durable when this returns).
+
+        Raises :class:`sqlite3.IntegrityError` (nothing written) if an hour is already
+        metered: callers filter with :meth:`metered` first."""
+        spooled = _now()
+        with self._transaction() as db:
+            db.execute("INSERT INTO outbox (report_id, kind, path, body, spooled_utc) "
+                       "VALUES (?, 'metering', ?, ?, ?)", (report_id, path, body, spooled))
+            db.executemany("INSERT INTO metered (round_id, member, bid_id, hour_utc, "
+                           "report_id) VALUES (?, ?, ?, ?, ?)",
+                           [(*key, report_id) for key in hours])
+        return SpoolEntry(report_id, "metering", path, body, spooled)
+
+    def metered(self, round_ids: Iterable[str]) -> set[tuple[str, str, str, str]]:
+        """The ``(round_id, member, bid_id, hour_utc)`` hours already metered in these
+        rounds."""
+        out: set[tuple[str, str, str, str]] = set()
+        for round_id in set(round_ids):
+            out.update(self._db.execute(
+                "SELECT round_id, member, bid_id, hour_utc FROM metered WHERE round_id = ?",
+                (round_id,)).fetchall())
+        return out
 
     def pending(self, limit: int | None = None) -> list[SpoolEntry]:
         """Waiting reports, oldest first."""

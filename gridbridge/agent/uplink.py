@@ -26,16 +26,19 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from gridbridge.agent.retry import Http, RetriesExhausted
 from gridbridge.agent.spool import Spool
-from gridbridge.exchange.contract import Ack
+from gridbridge.exchange.contract import Ack, AssignmentOut
 
-__all__ = ["HOLD_STATUSES", "Delivered", "DrainResult", "ExchangeUplink", "Held", "Outcome",
-           "Refused", "Unavailable", "drain", "telemetry_path"]
+__all__ = ["HOLD_STATUSES", "AssignmentsError", "Delivered", "DrainResult", "ExchangeUplink",
+           "Held", "Outcome", "Refused", "Unavailable", "assignments_path", "drain",
+           "metering_path", "telemetry_path"]
 
 log = logging.getLogger("gridbridge.agent")
+
+_ASSIGNMENTS = TypeAdapter(list[AssignmentOut])
 
 #: Answers that blame the agent's configuration, not the report.
 HOLD_STATUSES = frozenset({401, 403, 404, 405})
@@ -44,6 +47,20 @@ HOLD_STATUSES = frozenset({401, 403, 404, 405})
 def telemetry_path(site_id: str) -> str:
     """``/v1/sites/{site_id}/telemetry``."""
     return f"/v1/sites/{quote(site_id, safe='')}/telemetry"
+
+
+def metering_path(site_id: str) -> str:
+    """``/v1/sites/{site_id}/metering``."""
+    return f"/v1/sites/{quote(site_id, safe='')}/metering"
+
+
+def assignments_path(site_id: str) -> str:
+    """``/v1/sites/{site_id}/assignments``."""
+    return f"/v1/sites/{quote(site_id, safe='')}/assignments"
+
+
+class AssignmentsError(Exception):
+    """The assignments could not be fetched (the message says why)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +103,23 @@ class ExchangeUplink:
         self.http = http
         self.base_url = base_url.rstrip("/")
         self.token = token
+
+    def assignments(self, site_id: str) -> list[AssignmentOut]:
+        """``GET /v1/sites/{site_id}/assignments`` (retried like every call);
+        :class:`AssignmentsError` when there is no valid 200 answer."""
+        url = self.base_url + assignments_path(site_id)
+        try:
+            response = self.http.request("GET", url,
+                                         headers={"Authorization": f"Bearer {self.token}"})
+        except RetriesExhausted as exc:
+            raise AssignmentsError(f"{url}: {exc}") from None
+        if response.status_code != 200:
+            raise AssignmentsError(f"{url}: HTTP {response.status_code}: "
+                                   f"{response.text[:300].strip()}")
+        try:
+            return _ASSIGNMENTS.validate_json(response.content)
+        except ValidationError as exc:
+            raise AssignmentsError(f"{url}: not a list of assignments: {exc}") from None
 
     def post(self, path: str, body: str, report_id: str) -> Outcome:
         """Deliver one spooled body; never raises for network or HTTP trouble."""

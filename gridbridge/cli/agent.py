@@ -1,4 +1,5 @@
-"""``gridbridge agent ...``: the site agent that reports a site's GPUs, carbon and price.
+"""``gridbridge agent ...``: the site agent that reports a site's GPUs, carbon and price,
+and (with a ``[metering]`` table) the metered energy of its placements.
 
 ``gridbridge agent run --config site.toml`` runs until Ctrl-C or SIGTERM (it finishes the
 step in flight, then exits 0); ``--once`` runs one cycle. ``gridbridge agent example``
@@ -116,6 +117,12 @@ def run(
     console.print(f"report {result.report_id} ({result.hours} hours, carbon {result.provider}) "
                   f"delivered; {drained.stored if drained else 0} stored, "
                   f"{drained.duplicates if drained else 0} duplicate, spool empty")
+    metered = result.metering
+    if metered is not None:
+        console.print(f"metering: {len(metered.reports)} report(s), {metered.rows} "
+                      f"placement-hour(s), {metered.waiting} ended hour(s) waiting for the "
+                      f"source" + (f"; not metered this cycle: {metered.error}"
+                                   if metered.error else ""))
 
 
 @app.command()

@@ -22,7 +22,7 @@ def recorded(name: str) -> Any:
 
 def site_toml(*, url: str, spool: Path, extra_agent: str = "", inventory: str | None = None,
               carbon: str | None = None, price: str | None = None, http: str | None = None,
-              zone: str = "GB", signal: str = "lifecycle") -> str:
+              zone: str = "GB", signal: str = "lifecycle", metering: str = "") -> str:
     """A site.toml replaying the bundled data on a 2023 clock, reporting to ``url``."""
     dataset = BRIDGE_2023.as_posix()
     carbon = carbon or f'[[carbon]]\nprovider = "replay"\ndataset = "{dataset}"\n'
@@ -48,6 +48,7 @@ token = "site-token"
 {inventory}
 {carbon}
 {price}
+{metering}
 """
 
 
