@@ -69,8 +69,9 @@ def _totals(summary: pl.DataFrame) -> Table:
 
 
 def report_command(
-    out_dir: Annotated[Path, typer.Argument(
-        help="Clearing folder written by gridbridge clear BUNDLE --out OUT_DIR.")],
+    out_dir: Annotated[Path | None, typer.Argument(
+        help="Clearing folder written by gridbridge clear BUNDLE --out OUT_DIR (omit it "
+             "with --db URL --round ID to report a round of the exchange).")] = None,
     fmt: Annotated[str, typer.Option(
         "--format", help="csv or parquet (one file per table) or xlsx (one workbook).")] = "csv",
     out: Annotated[Path | None, typer.Option(
@@ -78,10 +79,16 @@ def report_command(
     db: Annotated[str | None, typer.Option(
         help="Ledger database URL: read the round's lines from it, not from ledger.csv.",
         show_default=False)] = None,
+    round_id: Annotated[str | None, typer.Option(
+        "--round", help="With --db and no OUT_DIR: a round cleared by the exchange.",
+        show_default=False)] = None,
 ) -> None:
     """Settlement reports of a cleared round, reconciled to the cent with its ledger."""
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got '{fmt}'")
+    if out_dir is None:
+        _exchange_report(db, round_id, fmt, out)
+        return
     target = out if out is not None else out_dir / "reports"
     if out_dir.is_dir() and target.resolve() == out_dir.resolve():
         raise InputError(f"--out {target} is the clearing folder itself, where the report's "
@@ -91,5 +98,20 @@ def report_command(
     tables = build_reports(out_dir, postings)
     paths = write_reports(tables, target, fmt)
     for path in paths:
+        console.print(f"wrote {path}")
+    console.print(_totals(tables["alliance_summary"]))
+
+
+def _exchange_report(db: str | None, round_id: str | None, fmt: str, out: Path | None) -> None:
+    """Reports of a round the exchange cleared, read from its database."""
+    if db is None or round_id is None or out is None:
+        raise InputError("give either OUT_DIR (a gridbridge clear folder) or --db URL --round "
+                         "ID --out DIR (a round of the exchange)")
+    from gridbridge.exchange.reports import round_tables
+    from gridbridge.exchange.storage import ExchangeStore
+
+    with ExchangeStore.open(db) as store:
+        tables = round_tables(store, round_id)
+    for path in write_reports(tables, out, fmt):
         console.print(f"wrote {path}")
     console.print(_totals(tables["alliance_summary"]))

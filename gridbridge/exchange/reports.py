@@ -61,8 +61,11 @@ def split_name(name: str) -> tuple[str | None, str]:
         f"<table>.parquet with a table among {', '.join(REPORT_TABLES)}")
 
 
-def _tables(store: ExchangeStore, round_id: str,
-            names: tuple[str, ...]) -> dict[str, pl.DataFrame]:
+def round_tables(store: ExchangeStore, round_id: str,
+                 names: tuple[str, ...] = REPORT_TABLES) -> dict[str, pl.DataFrame]:
+    """The report tables ``names`` of a cleared (or settled) round, built from what the
+    exchange stored: its bundle, placements, rejections, summary, ledger lines (with
+    corrections) and true-up records."""
     with store.read() as conn:
         _cleared(conn, round_id)
         market = _market(read_bundle_rows(conn, round_id), round_id)
@@ -98,7 +101,7 @@ def report_file(store: ExchangeStore, round_id: str, name: str,
     ``member``, only that member's rows (the caller allows only :data:`MEMBER_TABLES`)."""
     table, fmt = split_name(name)
     names = REPORT_TABLES if table is None else (table,)
-    tables = _tables(store, round_id, names)
+    tables = round_tables(store, round_id, names)
     if member is not None:
         tables = {n: f.filter(pl.col("member") == member) for n, f in tables.items()}
     with tempfile.TemporaryDirectory(prefix="gridbridge-report-") as folder:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import openpyxl
 import polars as pl
 import pytest
 
+from tests.conftest import run_cli
 from tests.exchange.conftest import Exchange, _open
 from tests.exchange.server import counts
 
@@ -165,3 +167,18 @@ def test_reports_download_per_role(market_exchange: Exchange, cleared: str,
     assert ex.client("treasurer").get(f"{base}/nothing.csv").status_code == 404
     assert ex.client("treasurer").get(
         f"/v1/rounds/{_open(ex)}/reports/ledger.csv").status_code == 409
+
+
+def test_gridbridge_report_reads_an_exchange_round(
+        market_exchange: Exchange, cleared: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(["report", "--db", market_exchange.db_url, "--round", cleared,
+                              "--out", str(tmp_path / "r")], capsys)
+    assert code == 0, out + err
+    ledger = pl.read_csv(tmp_path / "r" / "ledger.csv")
+    assert ledger.height > 0 and int(ledger["amount_cents"].sum()) == 0
+    served = market_exchange.client("treasurer").get(
+        f"/v1/rounds/{cleared}/reports/ledger.csv").content
+    assert (tmp_path / "r" / "ledger.csv").read_bytes() == served
+    code, _, err = run_cli(["report", "--db", market_exchange.db_url], capsys)
+    assert code == 2 and "--round" in err
