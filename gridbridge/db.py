@@ -147,6 +147,22 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
             yield conn
 
 
+@contextmanager
+def disposed_on_failure(engine: sa.Engine, shown: str, what: str,
+                        error: ErrorFactory) -> Iterator[None]:
+    """Around a store's first use of ``engine``: on any failure the engine is disposed (no
+    pooled connection outlives a store that never opened), and a database error becomes
+    :func:`unopenable`'s message."""
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        raise unopenable(engine, shown, what, exc, error) from None
+    except BaseException:
+        engine.dispose()
+        raise
+
+
 def unopenable(engine: sa.Engine, shown: str, what: str, exc: sa.exc.SQLAlchemyError,
                error: ErrorFactory) -> GridBridgeError:
     """The error for a database that failed on first use, naming a missing SQLite folder."""

@@ -95,11 +95,7 @@ def report_command(
                          "ledger.csv would replace the round's — fix: leave --out out (reports "
                          "go to OUT_DIR/reports) or name another folder")
     postings = _postings_from_db(out_dir, db) if db is not None else None
-    tables = build_reports(out_dir, postings)
-    paths = write_reports(tables, target, fmt)
-    for path in paths:
-        console.print(f"wrote {path}")
-    console.print(_totals(tables["alliance_summary"]))
+    _write(build_reports(out_dir, postings), target, fmt)
 
 
 def _exchange_report(db: str | None, round_id: str | None, fmt: str, out: Path | None) -> None:
@@ -112,6 +108,11 @@ def _exchange_report(db: str | None, round_id: str | None, fmt: str, out: Path |
 
     with ExchangeStore.open(db) as store:
         tables = round_tables(store, round_id)
+    _write(tables, out, fmt)
+
+
+def _write(tables: dict[str, pl.DataFrame], out: Path, fmt: str) -> None:
+    """Write the report files, say where, and print the alliance's totals."""
     for path in write_reports(tables, out, fmt):
         console.print(f"wrote {path}")
     console.print(_totals(tables["alliance_summary"]))

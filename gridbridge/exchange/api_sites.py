@@ -14,7 +14,7 @@ POST     /v1/sites/{site_id}/metering      site:{site_id}          201 Ack store
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
@@ -64,6 +64,19 @@ def put_asks(site_id: str, body: AsksIn, request: Request,
     return set_asks(store, site_id, body.asks, request.app.state.clock())
 
 
+def _ack(request: Request, response: Response, kind: str, report_id: str,
+         outcome: Literal["stored", "duplicate"]) -> Ack:
+    """The answer to an idempotent site report: 201 stored, 200 duplicate; counted in
+    ``gridbridge_<kind>_reports_total`` / ``gridbridge_<kind>_duplicates_total``."""
+    metrics = request.app.state.metrics
+    if outcome == "duplicate":
+        response.status_code = status.HTTP_200_OK
+        metrics.add(f"gridbridge_{kind}_duplicates_total")
+    else:
+        metrics.add(f"gridbridge_{kind}_reports_total")
+    return Ack(report_id=report_id, status=outcome)
+
+
 @router.post("/sites/{site_id}/telemetry", status_code=status.HTTP_201_CREATED,
              responses={**_REFUSALS, 200: {"model": Ack, "description": "a duplicate, "
                                            "acknowledged and not stored again"},
@@ -80,13 +93,7 @@ def post_telemetry(site_id: str, body: TelemetryReport, request: Request,
     signal other than the zone's series (409), the same report id with other content (409).
     """
     outcome = store_telemetry(store, site_id, body, request.app.state.clock())
-    metrics = request.app.state.metrics
-    if outcome == "duplicate":
-        response.status_code = status.HTTP_200_OK
-        metrics.add("gridbridge_telemetry_duplicates_total")
-    else:
-        metrics.add("gridbridge_telemetry_reports_total")
-    return Ack(report_id=body.report_id, status=outcome)
+    return _ack(request, response, "telemetry", body.report_id, outcome)
 
 
 @router.post("/sites/{site_id}/metering", status_code=status.HTTP_201_CREATED,
@@ -107,10 +114,4 @@ def post_metering(site_id: str, body: MeteringReport, request: Request,
     (422 naming the row), an hour metered before or the same id with other content (409).
     """
     outcome = store_metering(store, site_id, body, request.app.state.clock())
-    metrics = request.app.state.metrics
-    if outcome == "duplicate":
-        response.status_code = status.HTTP_200_OK
-        metrics.add("gridbridge_metering_duplicates_total")
-    else:
-        metrics.add("gridbridge_metering_reports_total")
-    return Ack(report_id=body.report_id, status=outcome)
+    return _ack(request, response, "metering", body.report_id, outcome)

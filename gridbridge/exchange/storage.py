@@ -31,10 +31,10 @@ from gridbridge.db import (
     DEFAULT_URL,
     Database,
     create_or_upgrade,
+    disposed_on_failure,
     open_engine,
     reason,
     stored_version,
-    unopenable,
     write_transaction,
 )
 from gridbridge.errors import ExchangeError
@@ -70,7 +70,7 @@ class ExchangeStore(Database):
         initialised in it or needs an upgrade.
         """
         engine, shown = open_engine(url, what=_WHAT, error=ExchangeError)
-        try:
+        with disposed_on_failure(engine, shown, _WHAT, ExchangeError):
             if create:
                 create_or_upgrade(engine, metadata, component=COMPONENT,
                                   version=EXCHANGE_SCHEMA_VERSION, upgrades=UPGRADES,
@@ -80,12 +80,6 @@ class ExchangeStore(Database):
                 Ledger.open(url).close()
             else:
                 cls._require_schema(engine, shown)
-        except sa.exc.SQLAlchemyError as exc:
-            engine.dispose()
-            raise unopenable(engine, shown, _WHAT, exc, ExchangeError) from None
-        except BaseException:
-            engine.dispose()
-            raise
         return cls(engine, shown)
 
     @staticmethod

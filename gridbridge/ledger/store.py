@@ -45,10 +45,10 @@ from gridbridge.db import (
     DEFAULT_URL,
     Database,
     create_or_upgrade,
+    disposed_on_failure,
     open_engine,
     reason,
     schema_version_table,
-    unopenable,
     write_transaction,
 )
 from gridbridge.errors import LedgerError
@@ -209,16 +209,10 @@ class Ledger(Database):
         written by a newer GridBridge.
         """
         engine, shown = open_engine(url, what=_WHAT, error=LedgerError)
-        try:
+        with disposed_on_failure(engine, shown, _WHAT, LedgerError):
             create_or_upgrade(engine, metadata, component=_COMPONENT,
                               version=LEDGER_SCHEMA_VERSION, upgrades=_UPGRADES,
                               label=f"the ledger at {shown}", error=LedgerError)
-        except sa.exc.SQLAlchemyError as exc:
-            engine.dispose()
-            raise unopenable(engine, shown, _WHAT, exc, LedgerError) from None
-        except BaseException:
-            engine.dispose()
-            raise
         return cls(engine, shown)
 
     # ------------------------------------------------------------------------- posting

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,6 +44,18 @@ class Exchange:
             client.close()
 
 
+@contextmanager
+def serving(url: str, folder: Path, tokens: dict[str, str]) -> Iterator[Exchange]:
+    """A real server on the database ``url`` (log in ``folder``), stopped on exit."""
+    server = Server(url, folder / "server.log").start()
+    running = Exchange(server, url, tokens)
+    try:
+        yield running
+    finally:
+        running.close()
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
     folder = tmp_path_factory.mktemp("exchange")
@@ -51,13 +65,8 @@ def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
         info, secret = create_token(store, "admin", None, datetime.now(UTC))
         revoke_token(store, info.token_id, datetime.now(UTC))
     tokens["revoked"] = secret
-    server = Server(url, folder / "server.log").start()
-    running = Exchange(server, url, tokens)
-    try:
+    with serving(url, folder, tokens) as running:
         yield running
-    finally:
-        running.close()
-        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -88,14 +97,9 @@ def market_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchan
         for site_id in sites["site_id"]:
             tokens[f"site:{site_id}"] = create_token(store, "site", site_id,
                                                      datetime.now(UTC))[1]
-    server = Server(url, folder / "server.log").start()
-    running = Exchange(server, url, tokens)
-    try:
+    with serving(url, folder, tokens) as running:
         _report_every_site(running, sites)
         yield running
-    finally:
-        running.close()
-        server.stop()
 
 
 def _report_every_site(ex: Exchange, sites: pl.DataFrame) -> None:

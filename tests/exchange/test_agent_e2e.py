@@ -25,8 +25,8 @@ from gridbridge.exchange import schema as t
 from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.tokens import create_token
 from tests.conftest import BRIDGE_2023, REPO_ROOT
-from tests.exchange.conftest import WINDOW, Exchange, _bid, _open, _wait_until_done
-from tests.exchange.server import Server, counts, init_exchange, query, sqlite_url
+from tests.exchange.conftest import WINDOW, Exchange, _bid, _open, _wait_until_done, serving
+from tests.exchange.server import counts, init_exchange, query, sqlite_url
 
 #: One site per zone of the registry (the snapshot needs grid hours of every zone a site
 #: uses; a site without telemetry just offers 0 GPUs). Each has H100s.
@@ -103,13 +103,8 @@ def agent_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchang
         for site_id in SITES:
             tokens[f"site:{site_id}"] = create_token(store, "site", site_id,
                                                      datetime.now(UTC))[1]
-    server = Server(url, folder / "server.log").start()
-    running = Exchange(server, url, tokens)
-    try:
+    with serving(url, folder, tokens) as running:
         yield running
-    finally:
-        running.close()
-        server.stop()
 
 
 def _configs(ex: Exchange, folder: Path, clock: str) -> dict[str, Path]:
