@@ -2,7 +2,8 @@
 
 Each cycle the agent fetches its assignments (the placements of cleared rounds on its site)
 and, for every placement-hour that has **ended** (hour end <= the agent's clock) and is not
-yet in the spool's ``metered`` table, asks the configured source for a row:
+yet in the spool's ``metered`` table nor among the hours the exchange says it holds
+(the assignment's ``metered_hours_utc``), asks the configured source for a row:
 
 * ``replay`` — **simulated**, for the demo: energy = GPUs x ``it_kw`` of the GPU type (kW,
   ``gpus.csv``) x the site's PUE (``sites.csv``) x 1 h x a noise factor drawn from
@@ -84,9 +85,12 @@ class MeterSource(Protocol):
 
 
 def ended_hours(assignments: Iterable[AssignmentOut], now: datetime) -> list[PlacementHour]:
-    """Every hour of the assignments whose end (hour + 1 h) is at or before ``now``."""
+    """Every hour of the assignments whose end (hour + 1 h) is at or before ``now``, except
+    the hours the exchange says it already holds metering of (``metered_hours_utc``: an
+    agent that lost its spool, or a second agent of the site, never meters an hour twice)."""
     out = []
     for a in assignments:
+        held = set(a.metered_hours_utc)
         try:
             start, end = parse_hour(a.start_utc), parse_hour(a.end_utc)
         except HourParseError as exc:
@@ -94,8 +98,9 @@ def ended_hours(assignments: Iterable[AssignmentOut], now: datetime) -> list[Pla
             continue
         hour = start
         while hour < end and hour + ONE_HOUR <= now:
-            out.append(PlacementHour(a.round_id, a.member, a.bid_id, a.gpu_type, a.gpus,
-                                     hour))
+            if format_hour(hour) not in held:
+                out.append(PlacementHour(a.round_id, a.member, a.bid_id, a.gpu_type, a.gpus,
+                                         hour))
             hour += ONE_HOUR
     return out
 

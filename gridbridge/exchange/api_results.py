@@ -9,8 +9,14 @@ POST     /v1/rounds/{round_id}/close         planner, admin                  200
 GET      /v1/rounds/{round_id}/placements    planner, treasurer, admin: all; 200
                                              member: its own bids; site:     [PlacementOut];
                                              those on its site               404; 409
+GET      /v1/rounds/{round_id}/rejected      planner, treasurer, admin: all; 200
+                                             member: its own bids            [RejectedOut];
+                                                                             404; 409
 GET      /v1/rounds/{round_id}/prices        any valid token                 200 [PriceOut];
                                                                              404; 409
+GET      /v1/rounds/{round_id}/bundle/       planner, treasurer, admin: all; 200 file; 403;
+         {name}                              member, site: all but bids.csv, 404; 409 (open)
+                                             excluded.csv
 GET      /v1/rounds/{round_id}/summary       planner, treasurer, admin       200 summary; 404;
                                                                              409
 GET      /v1/rounds/{round_id}/ledger        treasurer, admin                200 [PostingOut];
@@ -36,6 +42,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 
 from gridbridge.exchange import results
+from gridbridge.exchange.api_outlook import bundle_response
 from gridbridge.exchange.auth import Access, GuardedRoute
 from gridbridge.exchange.contract import (
     AssignmentOut,
@@ -43,6 +50,7 @@ from gridbridge.exchange.contract import (
     PlacementOut,
     PostingOut,
     PriceOut,
+    RejectedOut,
     RoundOut,
 )
 from gridbridge.exchange.reports import MEMBER_TABLES, report_file
@@ -89,6 +97,34 @@ def get_placements(round_id: str,
     if who.role == "site":
         return results.placements(store, round_id, site_id=who.subject)
     return results.placements(store, round_id)
+
+
+@router.get("/rounds/{round_id}/rejected", responses=_READ)
+def get_rejected(round_id: str,
+                 who: Annotated[Principal, Depends(Access("planner", "treasurer", "admin",
+                                                          "member"))],
+                 store: Store) -> list[RejectedOut]:
+    """The cleared round's rejected bids with the reason: all of them for planners,
+    treasurers and admins; a member's own bids only."""
+    member = who.subject if who.role == "member" else None
+    return results.rejected(store, round_id, member=member)
+
+
+@router.get("/rounds/{round_id}/bundle/{name}", response_class=Response,
+            responses={**_READ, 200: {"description": "the bundle file",
+                                      "content": {"text/csv": {}, "application/toml": {}}}})
+def get_bundle_file(round_id: str, name: str,
+                    who: Annotated[Principal, Depends(Access("any"))],
+                    store: Store) -> Response:
+    """A file of the market bundle the round was cleared on, stored at gate closure
+    (``market.toml``, ``members.csv`` ... ``bids.csv``, ``excluded.csv``), so anyone may
+    re-run or audit the round. The bids are sealed: members and sites get every file but
+    ``bids.csv`` and ``excluded.csv`` (403). 409 while the round is open."""
+    if who.role in ("member", "site") and name in results.BID_FILES:
+        raise HTTPException(status.HTTP_403_FORBIDDEN,
+                            detail=f"{name} holds every member's bids, which are sealed — fix: "
+                            f"read your own bids (GET /v1/rounds/{round_id}/bids) instead")
+    return bundle_response(results.bundle_file(store, round_id, name), name)
 
 
 @router.get("/rounds/{round_id}/prices", responses=_READ)

@@ -40,7 +40,7 @@ from gridbridge.errors import (
     InputError,
     NotFoundError,
 )
-from gridbridge.exchange import api_results, api_rounds, api_sites
+from gridbridge.exchange import api_outlook, api_results, api_rounds, api_sites
 from gridbridge.exchange.auth import unguarded_paths
 from gridbridge.exchange.clock import Clock, system_clock
 from gridbridge.exchange.contract import ErrorOut, HealthOut
@@ -165,6 +165,7 @@ def create_app(db_url: str, *, clock: Clock = system_clock,
     app.include_router(api_sites.router)
     app.include_router(api_rounds.router)
     app.include_router(api_results.router)
+    app.include_router(api_outlook.router)
     missing = unguarded_paths(app.routes, "/v1")
     if missing:
         raise AssertionError(f"/v1 routes without an Access rule: {', '.join(missing)}")

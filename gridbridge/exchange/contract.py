@@ -191,6 +191,17 @@ class AsksIn(_Body):
     asks: dict[GpuType, NonNegative] = Field(min_length=1, max_length=MAX_TYPES)
 
 
+def _check_window(start: datetime, end: datetime, prefix: str) -> None:
+    """A round's window: end after start, at most :data:`MAX_ROUND_HOURS` hours."""
+    if end <= start:
+        raise ValueError(f"{prefix}end_utc must be after {prefix}start_utc (the end is "
+                         "exclusive)")
+    hours = (end - start).total_seconds() / 3600
+    if hours > MAX_ROUND_HOURS:
+        raise ValueError(f"the window is {hours:g} h; a round spans at most "
+                         f"{MAX_ROUND_HOURS} h (31 days): split it into rounds")
+
+
 class RoundIn(_Body):
     """``POST /v1/rounds``: open a market round for the window [``window_start_utc``,
     ``window_end_utc``) (end exclusive, at most 31 days) at a carbon price in EUR per tonne
@@ -203,13 +214,23 @@ class RoundIn(_Body):
 
     @model_validator(mode="after")
     def _window(self) -> RoundIn:
-        if self.window_end_utc <= self.window_start_utc:
-            raise ValueError("window_end_utc must be after window_start_utc (the end is "
-                             "exclusive)")
-        hours = (self.window_end_utc - self.window_start_utc).total_seconds() / 3600
-        if hours > MAX_ROUND_HOURS:
-            raise ValueError(f"the window is {hours:g} h; a round spans at most "
-                             f"{MAX_ROUND_HOURS} h (31 days): split it into rounds")
+        _check_window(self.window_start_utc, self.window_end_utc, "window_")
+        return self
+
+
+class OutlookQuery(_Body):
+    """``GET /v1/outlook/{name}``'s query: the window [``start_utc``, ``end_utc``) (at most
+    31 days, like a round), the carbon signal of ``grid.csv`` and the carbon price written
+    into ``market.toml`` (EUR per tonne CO2eq; 0 unless given)."""
+
+    start_utc: UtcHour
+    end_utc: UtcHour
+    carbon_signal: Signal
+    carbon_price_eur_per_t: NonNegative = 0.0
+
+    @model_validator(mode="after")
+    def _window(self) -> OutlookQuery:
+        _check_window(self.start_utc, self.end_utc, "")
         return self
 
 
@@ -347,15 +368,32 @@ class PlacementOut(_Out):
 
 class AssignmentOut(_Out):
     """A job placed on the site: ``gpus`` GPUs of ``gpu_type`` for [``start_utc``,
-    ``end_utc``)."""
+    ``end_utc``); ``metered_hours_utc`` are its hours the exchange already holds metering of
+    (an agent meters only the others, so a fresh spool never meters an hour twice)."""
 
     round_id: str
+    round_state: RoundState | None = None  # None from an exchange that predates the field
     member: str
     bid_id: str
     gpu_type: str
     gpus: int
     start_utc: str
     end_utc: str
+    metered_hours_utc: list[str] = Field(default_factory=list)
+
+
+class RejectedOut(_Out):
+    """A bid the cleared round did not place: ``reason`` (``no_site``, ``no_window``,
+    ``below_cost``, ``emissions_cap``, ``not_selected``, ``outbid``, ``outside_window``),
+    ``detail`` in words, and ``lost_opportunity_eur`` (> 0: rejected paradoxically — its
+    value exceeded its cost at the round's prices; EUR)."""
+
+    round_id: str
+    member: str
+    bid_id: str
+    reason: str
+    detail: str | None
+    lost_opportunity_eur: float | None
 
 
 class PriceOut(_Out):
@@ -396,11 +434,13 @@ __all__ = [
     "MemberOut",
     "MeteringReport",
     "MeteringRow",
+    "OutlookQuery",
     "PlacementOut",
     "PoolOut",
     "PostingOut",
     "PriceOut",
     "RegistryOut",
+    "RejectedOut",
     "RoundIn",
     "RoundOut",
     "RoundState",

@@ -40,9 +40,9 @@ from gridbridge.exchange.clock import instant_text
 from gridbridge.exchange.contract import MeteringReport
 from gridbridge.exchange.registry import site_or_404
 from gridbridge.exchange.rounds import find_round
-from gridbridge.exchange.snapshot import COMMITTED_STATES
+from gridbridge.exchange.snapshot import COMMITTED_STATES, read_bundle_rows
 from gridbridge.exchange.storage import ExchangeStore
-from gridbridge.exchange.worker import _market, read_bundle_rows
+from gridbridge.exchange.worker import _market
 from gridbridge.hours import format_hour, parse_hour
 from gridbridge.ledger.store import post_corrections_on
 from gridbridge.settlement.trueup import RECORD_COLUMNS, true_up

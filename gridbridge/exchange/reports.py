@@ -23,8 +23,9 @@ from gridbridge.errors import NotFoundError
 from gridbridge.exchange import schema as t
 from gridbridge.exchange.metering import placements_frame
 from gridbridge.exchange.results import _cleared
+from gridbridge.exchange.snapshot import read_bundle_rows
 from gridbridge.exchange.storage import ExchangeStore
-from gridbridge.exchange.worker import _market, read_bundle_rows
+from gridbridge.exchange.worker import _market
 from gridbridge.ledger.schema import POSTING_SCHEMA
 from gridbridge.ledger.store import ledger_postings
 from gridbridge.reports import (

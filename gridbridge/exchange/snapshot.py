@@ -43,7 +43,8 @@ from gridbridge.exchange.clock import instant_text
 from gridbridge.hours import format_hour, parse_hour
 from optim.market import CARBON_SIGNALS, TABLES, MarketConfig
 
-__all__ = ["CONFIG_NAME", "EXCLUDED_NAME", "SnapshotError", "close_round", "snapshot_files"]
+__all__ = ["CONFIG_NAME", "EXCLUDED_NAME", "SnapshotError", "close_round", "outlook_files",
+           "read_bundle_rows", "snapshot_files"]
 
 #: Names of the stored bundle's rows besides ``<table>.csv``.
 CONFIG_NAME = "market.toml"
@@ -80,7 +81,7 @@ def _latest_per_hour(conn: sa.Connection, key: sa.ColumnElement[Any], keys: list
     return {(k, hour): pk for k, hour, pk in conn.execute(statement)}
 
 
-def _capacity(conn: sa.Connection, round_id: str, window: _Window) -> pl.DataFrame:
+def _capacity(conn: sa.Connection, round_id: str | None, window: _Window) -> pl.DataFrame:
     pools = list(conn.execute(sa.select(t.pools.c.site_id, t.pools.c.gpu_type,
                                         t.pools.c.ask_eur_per_gpu_hour)
                               .order_by(t.pools.c.site_id, t.pools.c.gpu_type)).mappings())
@@ -108,14 +109,15 @@ def _capacity(conn: sa.Connection, round_id: str, window: _Window) -> pl.DataFra
         "gpus_available": pl.Int64, "ask_eur_per_gpu_hour": pl.Float64})
 
 
-def _committed(conn: sa.Connection, round_id: str, window: _Window) -> dict[tuple[str, str, str],
-                                                                             int]:
-    """GPUs per (site, GPU type, hour) held by placements of other cleared rounds."""
+def _committed(conn: sa.Connection, round_id: str | None,
+               window: _Window) -> dict[tuple[str, str, str], int]:
+    """GPUs per (site, GPU type, hour) held by placements of cleared rounds other than
+    ``round_id`` (of every cleared round when None)."""
     p, r = t.placements, t.rounds
     rows = conn.execute(
         sa.select(p.c.site_id, p.c.gpu_type, p.c.start_utc, p.c.end_utc, p.c.gpus)
         .select_from(p.join(r, r.c.round_id == p.c.round_id))
-        .where(p.c.round_id != round_id, r.c.state.in_(COMMITTED_STATES),
+        .where(p.c.round_id != (round_id or ""), r.c.state.in_(COMMITTED_STATES),
                p.c.start_utc < format_hour(window.end),
                p.c.end_utc > format_hour(window.start)))
     held: dict[tuple[str, str, str], int] = defaultdict(int)
@@ -127,12 +129,15 @@ def _committed(conn: sa.Connection, round_id: str, window: _Window) -> dict[tupl
     return held
 
 
-def _grid(conn: sa.Connection, zones: list[str], signal: str, window: _Window) -> pl.DataFrame:
+def _grid(conn: sa.Connection, zones: list[str], signal: str, window: _Window, *,
+          complete: bool = True) -> pl.DataFrame:
+    """Per zone and hour, the latest report's intensity (``signal``) and price. With
+    ``complete`` a missing zone-hour is a :class:`SnapshotError`; without, it is left out."""
     gf = t.grid_forecast
     latest = _latest_per_hour(conn, gf.c.zone, zones, window, gf.c.signal == signal)
     missing = {z: [h for h in window.hours if (z, h) not in latest] for z in zones}
     missing = {z: hours for z, hours in missing.items() if hours}
-    if missing:
+    if missing and complete:
         parts = [f"zone {z}: {len(h)} of {len(window.hours)} hours ({h[0]} .. {h[-1]})"
                  for z, h in sorted(missing.items())]
         raise SnapshotError(
@@ -149,6 +154,8 @@ def _grid(conn: sa.Connection, zones: list[str], signal: str, window: _Window) -
     out = []
     for zone in zones:
         for hour in window.hours:
+            if (zone, hour) not in latest:
+                continue
             carbon, price = values[(latest[(zone, hour)], hour)]
             row: dict[str, object] = {"zone": zone, "hour_utc": hour, "price_eur_per_mwh": price}
             for s in CARBON_SIGNALS:
@@ -192,28 +199,41 @@ def _bids(conn: sa.Connection, round_id: str,
                                       "detail": pl.String})
 
 
-def snapshot_files(conn: sa.Connection, round_row: Mapping[str, Any],
-                   time_limit_s: float) -> dict[str, str]:
-    """The round's bundle as file name -> text (see the module doc); raises
-    :class:`SnapshotError` when it cannot be taken."""
-    window = _Window(parse_hour(round_row["window_start_utc"]),
-                     parse_hour(round_row["window_end_utc"]))
-    sites = pl.DataFrame(list(conn.execute(
-        sa.select(t.sites.c.site_id, t.sites.c.member, t.sites.c.zone, t.sites.c.jurisdiction,
-                  t.sites.c.lat, t.sites.c.lon, t.sites.c.pue,
-                  t.sites.c.tariff_adder_eur_per_mwh).order_by(t.sites.c.site_id)).mappings()))
-    zones = sorted(set(sites["zone"].to_list()))
-    tables = {
+def _registry_tables(conn: sa.Connection) -> dict[str, pl.DataFrame]:
+    """The bundle's ``members``, ``gpus`` and ``sites`` tables: the registry as it is now."""
+    return {
         "members": pl.DataFrame(list(conn.execute(
             sa.select(t.members.c.member, t.members.c.name, t.members.c.pledge_share)
             .order_by(t.members.c.member)).mappings())),
         "gpus": pl.DataFrame(list(conn.execute(
             sa.select(t.gpu_types.c.gpu_type, t.gpu_types.c.it_kw, t.gpu_types.c.board_kw)
             .order_by(t.gpu_types.c.gpu_type)).mappings())),
-        "sites": sites,
-        "capacity": _capacity(conn, round_row["round_id"], window),
-        "grid": _grid(conn, zones, round_row["carbon_signal"], window),
+        "sites": pl.DataFrame(list(conn.execute(
+            sa.select(t.sites.c.site_id, t.sites.c.member, t.sites.c.zone,
+                      t.sites.c.jurisdiction, t.sites.c.lat, t.sites.c.lon, t.sites.c.pue,
+                      t.sites.c.tariff_adder_eur_per_mwh).order_by(t.sites.c.site_id)
+        ).mappings())),
     }
+
+
+def _market_tables(conn: sa.Connection, round_id: str | None, window: _Window, signal: str, *,
+                   complete: bool) -> dict[str, pl.DataFrame]:
+    """Every bundle table but ``bids``, for ``window`` (see the module doc)."""
+    tables = _registry_tables(conn)
+    zones = sorted(set(tables["sites"]["zone"].to_list()))
+    tables["capacity"] = _capacity(conn, round_id, window)
+    tables["grid"] = _grid(conn, zones, signal, window, complete=complete)
+    return tables
+
+
+def snapshot_files(conn: sa.Connection, round_row: Mapping[str, Any],
+                   time_limit_s: float) -> dict[str, str]:
+    """The round's bundle as file name -> text (see the module doc); raises
+    :class:`SnapshotError` when it cannot be taken."""
+    window = _Window(parse_hour(round_row["window_start_utc"]),
+                     parse_hour(round_row["window_end_utc"]))
+    tables = _market_tables(conn, round_row["round_id"], window, round_row["carbon_signal"],
+                            complete=True)
     tables["bids"], excluded = _bids(conn, round_row["round_id"], window)
     config = MarketConfig(window.start, window.end, round_row["carbon_price_eur_per_t"],
                           round_row["carbon_signal"], time_limit_s=time_limit_s)
@@ -221,6 +241,27 @@ def snapshot_files(conn: sa.Connection, round_row: Mapping[str, Any],
     files[EXCLUDED_NAME] = excluded.write_csv()
     files[CONFIG_NAME] = config_toml(config)
     return files
+
+
+def outlook_files(conn: sa.Connection, start: datetime, end: datetime, signal: str,
+                  carbon_price_eur_per_t: float) -> dict[str, str]:
+    """The market as a round over [``start``, ``end``) would see it now, without bids: file
+    name -> text for ``market.toml`` and every bundle table but ``bids.csv``.
+
+    Capacity is net of every cleared round's placements; zone-hours without ``signal`` grid
+    data are left out of ``grid.csv`` (a planner sees the gaps instead of an error)."""
+    window = _Window(start, end)
+    tables = _market_tables(conn, None, window, signal, complete=False)
+    files = {f"{name}.csv": frame.write_csv() for name, frame in tables.items()}
+    files[CONFIG_NAME] = config_toml(MarketConfig(start, end, carbon_price_eur_per_t, signal))
+    return files
+
+
+def read_bundle_rows(conn: sa.Connection, round_id: str) -> dict[str, str]:
+    """The round's stored bundle: file name -> text (empty when none was stored)."""
+    rows = conn.execute(sa.select(t.round_bundles.c.name, t.round_bundles.c.content)
+                        .where(t.round_bundles.c.round_id == round_id))
+    return dict(tuple(r) for r in rows)
 
 
 def close_round(conn: sa.Connection, round_id: str, at: datetime,

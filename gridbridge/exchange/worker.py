@@ -38,7 +38,7 @@ from gridbridge.bundle import validate_bundle
 from gridbridge.exchange import schema as t
 from gridbridge.exchange.clock import Clock, instant_text
 from gridbridge.exchange.metrics import Metrics
-from gridbridge.exchange.snapshot import CONFIG_NAME, EXCLUDED_NAME
+from gridbridge.exchange.snapshot import CONFIG_NAME, EXCLUDED_NAME, read_bundle_rows
 from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.hours import format_hour
 from gridbridge.ledger.store import post_round_on
@@ -47,21 +47,13 @@ from optim.clearing import Clearing, Round
 from optim.market import TABLES, Market
 from optim.options import SolveOptions
 
-__all__ = ["DEFAULT_TIME_LIMIT_S", "ClearingWorker", "claim_round", "clear_round",
-           "read_bundle_rows"]
+__all__ = ["DEFAULT_TIME_LIMIT_S", "ClearingWorker", "claim_round", "clear_round"]
 
 #: Solver time limit (seconds) of a round whose market.toml names none.
 DEFAULT_TIME_LIMIT_S = 30.0
 _log = logging.getLogger(__name__)
 # Longest reason stored for a failed round (a bundle error can list many problems).
 _REASON_CHARS = 4000
-
-
-def read_bundle_rows(conn: sa.Connection, round_id: str) -> dict[str, str]:
-    """The round's stored bundle: file name -> text (empty when none was stored)."""
-    rows = conn.execute(sa.select(t.round_bundles.c.name, t.round_bundles.c.content)
-                        .where(t.round_bundles.c.round_id == round_id))
-    return dict(tuple(r) for r in rows)
 
 
 def _market(files: dict[str, str], round_id: str) -> Market:

@@ -91,6 +91,19 @@ def test_ended_hours_are_metered_once_across_cycles(
                 truth["carbon_lifecycle_g_per_kwh"][0], rel=0.10)
 
 
+def test_hours_the_exchange_already_holds_are_not_metered_again(
+        exchange: ExchangeStandIn, write_site: Callable[..., Path]) -> None:
+    # A fresh spool (the agent's disk was replaced) on a site whose 06:00 and 07:00 hours of
+    # KR's b1 the exchange already holds: only the other ended hours are metered.
+    exchange.assignments[0] = {**ASSIGNMENTS[0], "round_state": "settled",
+                               "metered_hours_utc": ["2023-07-03T06:00Z", "2023-07-03T07:00Z"]}
+    site = write_site(url=exchange.url, metering=REPLAY)
+    with agent_for(site, ManualClock(NOW)) as agent:
+        done = agent.cycle()
+    assert done.metering is not None and done.metering.rows == 2
+    assert metered_rows(exchange) == [("R1", "DE", "b1", 8), ("R1", "KR", "b1", 8)]
+
+
 CRASH = """
 import os, sys
 from datetime import UTC, datetime

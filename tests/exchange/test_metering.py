@@ -96,6 +96,13 @@ def test_a_later_report_adds_a_batch_and_an_hour_is_metered_once(
     lines = ex.client("admin").get(f"/v1/rounds/{cleared}/ledger").json()
     assert sum(ln["amount_cents"] for ln in lines) == 0
     assert any(ln["posting_id"].startswith(f"{cleared}:meter:{site}:m-2:") for ln in lines)
+    # The site's assignments say which hours the exchange holds, so an agent whose spool was
+    # lost meters only the others.
+    jobs = client.get(f"/v1/sites/{site}/assignments").json()
+    [job] = [j for j in jobs if (j["round_id"], j["member"], j["bid_id"]) ==
+             (cleared, placement["member"], placement["bid_id"])]
+    assert job["round_state"] == "settled"
+    assert job["metered_hours_utc"] == [_hour(placement["start_utc"], h) for h in (0, 1, 2)]
 
 
 def test_refused_metering_stores_nothing(market_exchange: Exchange, cleared: str,

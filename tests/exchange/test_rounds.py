@@ -15,8 +15,9 @@ import sqlalchemy as sa
 
 from gridbridge.exchange import schema as t
 from gridbridge.exchange import worker
+from gridbridge.exchange.snapshot import read_bundle_rows
 from gridbridge.exchange.storage import ExchangeStore
-from gridbridge.exchange.worker import _market, clear_round, read_bundle_rows
+from gridbridge.exchange.worker import _market, clear_round
 from gridbridge.ledger.store import ledger_postings
 from gridbridge.settlement.postings import round_postings
 from optim.check import check_clearing
@@ -106,6 +107,81 @@ def test_closing_twice_is_a_conflict(market_exchange: Exchange, cleared: str) ->
     assert again.status_code == 409 and "cleared" in again.json()["detail"]
 
 
+def _held(ex: Exchange) -> dict[tuple[str, str, str], int]:
+    """GPUs per (site, GPU type, hour) placed by every cleared (or settled) round."""
+    held: dict[tuple[str, str, str], int] = {}
+    for found in ex.client("planner").get("/v1/rounds").json():
+        if found["state"] not in ("cleared", "settled"):
+            continue
+        for p in ex.client("planner").get(f"/v1/rounds/{found['round_id']}/placements").json():
+            hour = datetime.fromisoformat(p["start_utc"])
+            while hour < datetime.fromisoformat(p["end_utc"]):
+                key = (p["site_id"], p["gpu_type"], hour.strftime("%Y-%m-%dT%H:%MZ"))
+                held[key] = held.get(key, 0) + p["gpus"]
+                hour += timedelta(hours=1)
+    return held
+
+
+def test_the_stored_bundle_and_rejected_bids_are_readable_and_bids_stay_sealed(
+        market_exchange: Exchange, cleared: str) -> None:
+    ex = market_exchange
+    stored = _bundle(ex, cleared)
+    for name, text in stored.items():
+        answer = ex.client("treasurer").get(f"/v1/rounds/{cleared}/bundle/{name}")
+        assert answer.status_code == 200 and answer.text == text, name
+    assert ex.client("member_de").get(f"/v1/rounds/{cleared}/bundle/grid.csv"
+                                      ).text == stored["grid.csv"]
+    sealed = ex.client("member_de").get(f"/v1/rounds/{cleared}/bundle/bids.csv")
+    assert sealed.status_code == 403 and "sealed" in sealed.json()["detail"]
+    unknown = ex.client("planner").get(f"/v1/rounds/{cleared}/bundle/nope.csv")
+    assert unknown.status_code == 404 and "capacity.csv" in unknown.json()["detail"]
+
+    everything = ex.client("planner").get(f"/v1/rounds/{cleared}/rejected").json()
+    stored_rows = query(ex.db_url, sa.select(t.rejected).where(t.rejected.c.round_id == cleared))
+    assert sorted((r["member"], r["bid_id"], r["reason"]) for r in everything) == sorted(
+        (r.member, r.bid_id, r.reason) for r in stored_rows)
+    assert {r["bid_id"] for r in everything} == {"de-cheap"}  # 1 EUR cannot cover a job
+    assert everything[0]["reason"] == "below_cost" and everything[0]["detail"]
+    assert ex.client("member_kr").get(f"/v1/rounds/{cleared}/rejected").json() == []
+    assert ex.client("member_de").get(f"/v1/rounds/{cleared}/rejected").json() == everything
+    assert ex.client("site").get(f"/v1/rounds/{cleared}/rejected").status_code == 403
+
+
+def test_the_outlook_is_the_reported_market_net_of_cleared_placements(
+        market_exchange: Exchange, cleared: str) -> None:
+    ex = market_exchange
+    stored = _bundle(ex, cleared)
+    query_text = f"start_utc={WINDOW[0]}&end_utc=2023-07-05T12:00Z&carbon_signal=direct"
+
+    def outlook(name: str) -> str:
+        answer = ex.client("member_kr").get(f"/v1/outlook/{name}?{query_text}")
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
+    assert outlook("sites.csv") == stored["sites.csv"]
+    assert outlook("market.toml").startswith("# GridBridge market bundle")
+    # Grid: the reported 48 hours exactly; the 12 hours after them nobody reported.
+    grid = pl.read_csv(io.StringIO(outlook("grid.csv")))
+    assert grid.equals(pl.read_csv(io.StringIO(stored["grid.csv"])))
+    # Capacity: the stored snapshot (taken before the round cleared) minus every cleared
+    # round's placements; 0 in the hours without telemetry.
+    before = pl.read_csv(io.StringIO(stored["capacity.csv"]))
+    was = {(s, g, h): n for s, g, h, n in before.select(
+        "site_id", "gpu_type", "hour_utc", "gpus_available").iter_rows()}
+    held = _held(ex)
+    assert held, "nothing placed: weak test"
+    now = pl.read_csv(io.StringIO(outlook("capacity.csv")))
+    assert now.height == before.height // 48 * 60
+    for s, g, h, n in now.select("site_id", "gpu_type", "hour_utc",
+                                 "gpus_available").iter_rows():
+        assert n == max(0, was.get((s, g, h), 0) - held.get((s, g, h), 0)), (s, g, h)
+    bad = ex.client("planner").get(f"/v1/outlook/grid.csv?start_utc={WINDOW[1]}"
+                                   f"&end_utc={WINDOW[0]}&carbon_signal=direct")
+    assert bad.status_code == 422 and "end_utc must be after start_utc" in bad.text
+    sealed = ex.client("planner").get(f"/v1/outlook/bids.csv?{query_text}")
+    assert sealed.status_code == 404 and "sealed" in sealed.json()["detail"]
+
+
 def test_results_before_clearing_are_a_conflict(market_exchange: Exchange) -> None:
     ex = market_exchange
     round_id = _open(ex)
@@ -130,13 +206,7 @@ def test_an_overlapping_round_sees_the_first_rounds_placements_taken(
     closed = ex.client("planner").post(f"/v1/rounds/{second_id}/close")
     assert closed.status_code == 200 and closed.json()["state"] != "failed", closed.text
     second = pl.read_csv(io.StringIO(_bundle(ex, second_id)["capacity.csv"]))
-    held: dict[tuple[str, str, str], int] = {}
-    for p in ex.client("planner").get(f"/v1/rounds/{cleared}/placements").json():
-        hour = datetime.fromisoformat(p["start_utc"])
-        while hour < datetime.fromisoformat(p["end_utc"]):
-            key = (p["site_id"], p["gpu_type"], hour.strftime("%Y-%m-%dT%H:%MZ"))
-            held[key] = held.get(key, 0) + p["gpus"]
-            hour += timedelta(hours=1)
+    held = _held(ex)  # the first round's placements (the others placed nothing)
     assert any(k[2] >= "2023-07-04T00:00Z" for k in held), "nothing to subtract: weak test"
     before = {(s, g, h): n for s, g, h, n in first.select(
         "site_id", "gpu_type", "hour_utc", "gpus_available").iter_rows()}
