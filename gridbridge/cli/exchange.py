@@ -138,13 +138,21 @@ def serve(
                                       help="Port to listen on.")] = 8700,
     log_level: Annotated[str, typer.Option("--log-level",
                                            help="uvicorn's log level.")] = "info",
+    solve_time_limit: Annotated[float, typer.Option(
+        "--solve-time-limit", min=0.1, max=3600,
+        help="Solver time limit (s) of a round whose planner gave none.")] = 30.0,
+    clearing_lease: Annotated[float, typer.Option(
+        "--clearing-lease", min=1, max=3600,
+        help="Seconds a worker holds a round without renewing; a round whose worker died is "
+             "taken over that long after its last renewal.")] = 60.0,
 ) -> None:
     """Serve the exchange's HTTP API (Ctrl-C stops it). The database must be initialised."""
     import uvicorn
 
     from gridbridge.exchange.app import create_app
 
-    api = create_app(db)  # raises, before listening, when the db is not initialised
+    # Raises, before listening, when the database is not initialised.
+    api = create_app(db, solve_time_limit_s=solve_time_limit, lease_s=clearing_lease)
     shown = api.state.store.url
     # Plain and flushed: a supervisor reading a pipe sees the address before the first request.
     typer.echo(f"GridBridge exchange on http://{host}:{port} (database {shown}; API /v1, "

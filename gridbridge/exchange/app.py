@@ -44,6 +44,7 @@ from gridbridge.exchange import api_outlook, api_results, api_rounds, api_sites
 from gridbridge.exchange.auth import unguarded_paths
 from gridbridge.exchange.clock import Clock, system_clock
 from gridbridge.exchange.contract import ErrorOut, HealthOut
+from gridbridge.exchange.lease import DEFAULT_LEASE_S
 from gridbridge.exchange.metrics import CONTENT_TYPE, Metrics
 from gridbridge.exchange.middleware import BodyLimit, RequestContext
 from gridbridge.exchange.storage import ExchangeStore
@@ -122,13 +123,14 @@ def _install_error_answers(app: FastAPI) -> None:
 def create_app(db_url: str, *, clock: Clock = system_clock,
                max_body_bytes: int = MAX_BODY_BYTES,
                solve_time_limit_s: float = DEFAULT_TIME_LIMIT_S,
-               clearing_worker: bool = True) -> FastAPI:
+               clearing_worker: bool = True, lease_s: float = DEFAULT_LEASE_S) -> FastAPI:
     """The exchange on the database at ``db_url``, which ``gridbridge exchange init`` made.
 
     ``clock`` gives the time stamped on what is stored (received, created, amended, audited).
     ``solve_time_limit_s`` is the solver's time limit (seconds) written into the bundle of
-    each round closed here. With ``clearing_worker`` the app's lifespan runs a
-    :class:`~gridbridge.exchange.worker.ClearingWorker` thread that clears closed rounds.
+    each round closed here whose planner gave none. With ``clearing_worker`` the app's
+    lifespan runs a :class:`~gridbridge.exchange.worker.ClearingWorker` thread that clears
+    closed rounds under a lease of ``lease_s`` seconds (:mod:`gridbridge.exchange.lease`).
     Opens the database at once: raises :class:`ExchangeError` when it cannot be opened or
     the exchange has not been initialised in it. The database is closed at shutdown.
     """
@@ -139,7 +141,8 @@ def create_app(db_url: str, *, clock: Clock = system_clock,
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        worker = ClearingWorker(store, clock, metrics) if clearing_worker else None
+        worker = (ClearingWorker(store, clock, metrics, lease_s=lease_s) if clearing_worker
+                  else None)
         if worker is not None:
             worker.start()
         try:

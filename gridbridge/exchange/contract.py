@@ -179,6 +179,9 @@ class MeteringReport(_Body):
 
 #: The longest market round: 31 days of hours.
 MAX_ROUND_HOURS = 24 * 31
+#: The longest solver time limit a planner may give a round (seconds; the clearing holds the
+#: worker that long).
+MAX_TIME_LIMIT_S = 3600.0
 
 RoundState = Literal["open", "gate_closed", "clearing", "cleared", "settled", "failed"]
 BidState = Literal["submitted", "withdrawn"]
@@ -205,12 +208,17 @@ def _check_window(start: datetime, end: datetime, prefix: str) -> None:
 class RoundIn(_Body):
     """``POST /v1/rounds``: open a market round for the window [``window_start_utc``,
     ``window_end_utc``) (end exclusive, at most 31 days) at a carbon price in EUR per tonne
-    CO2eq, with the carbon signal its emissions are counted in."""
+    CO2eq, with the carbon signal its emissions are counted in, and optionally the solver's
+    time limit for it (seconds)."""
 
     window_start_utc: UtcHour
     window_end_utc: UtcHour
     carbon_price_eur_per_t: NonNegative
     carbon_signal: Signal
+    time_limit_s: Annotated[float | None, Field(
+        gt=0, le=MAX_TIME_LIMIT_S, allow_inf_nan=False,
+        description="the solver's time limit for this round in seconds (default: the "
+                    "server's --solve-time-limit)")] = None
 
     @model_validator(mode="after")
     def _window(self) -> RoundIn:
@@ -316,6 +324,7 @@ class RoundOut(_Out):
     window_end_utc: str
     carbon_price_eur_per_t: float
     carbon_signal: Signal
+    time_limit_s: float | None = None
     created_at_utc: str
     updated_at_utc: str
     reason: str | None = None

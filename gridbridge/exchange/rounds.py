@@ -63,6 +63,7 @@ def open_round(store: ExchangeStore, body: RoundIn, created_by: str, at: datetim
         "window_end_utc": format_hour(body.window_end_utc),
         "carbon_price_eur_per_t": body.carbon_price_eur_per_t,
         "carbon_signal": body.carbon_signal,
+        "time_limit_s": body.time_limit_s,
         "created_at_utc": now,
         "created_by": created_by,
         "updated_at_utc": now,

@@ -55,10 +55,10 @@ __all__ = [
 ]
 
 #: The exchange's tables as this code writes them; stored in ``schema_version``.
-EXCHANGE_SCHEMA_VERSION = 1
+EXCHANGE_SCHEMA_VERSION = 2
 
 #: Steps from schema version n to n + 1 (alter existing tables), run by ``exchange init``.
-UPGRADES: dict[int, Callable[[sa.Connection], None]] = {}
+UPGRADES: dict[int, Callable[[sa.Connection], None]] = {}  # filled at the end of the module
 
 metadata = sa.MetaData()
 
@@ -219,6 +219,8 @@ rounds = sa.Table(
     sa.Column("created_by", sa.String(), nullable=False),  # role or role:subject
     sa.Column("updated_at_utc", sa.String(), nullable=False),
     sa.Column("reason", sa.String(), nullable=True),  # why it failed
+    # v2: the solver's time limit (s) the planner chose; null: the server's default.
+    sa.Column("time_limit_s", sa.Float(), nullable=True),
 )
 
 bids = sa.Table(
@@ -271,6 +273,12 @@ round_runs = sa.Table(
     sa.Column("finished_at_utc", sa.String(), nullable=True),
     sa.Column("solve_seconds", sa.Float(), nullable=True),  # wall seconds of the clearing
     sa.Column("summary_json", sa.Text(), nullable=True),  # summary.json, once cleared
+    # v2, the clearing lease: the worker holding the round (host:pid:nonce) until
+    # ``lease_until_utc`` (an instant, renewed while it solves), and how many times a worker
+    # took it. A round whose lease ran out (its process died) is taken by another worker.
+    sa.Column("worker_id", sa.String(), nullable=True),
+    sa.Column("lease_until_utc", sa.String(), nullable=True),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("1")),
 )
 
 # Accepted bids of cleared rounds (placements.csv plus the priced columns), EUR per whole
@@ -393,3 +401,23 @@ trueup_records = sa.Table(
                    "difference_energy_cost_eur", "forecast_carbon_fee_eur",
                    "actual_carbon_fee_eur", "difference_carbon_fee_eur")),
 )
+
+
+def _add_columns(conn: sa.Connection, table: sa.Table, *names: str) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for ``table``'s columns ``names`` as defined above
+    (portable: both SQLite and PostgreSQL take a nullable column or one with a default)."""
+    for name in names:
+        column = table.c[name]
+        ddl = f"ALTER TABLE {table.name} ADD COLUMN {name} {column.type.compile(conn.dialect)}"
+        if column.server_default is not None:
+            ddl += f" DEFAULT {column.server_default.arg.text} NOT NULL"  # type: ignore[attr-defined]
+        conn.execute(sa.text(ddl))
+
+
+def _v1_to_v2(conn: sa.Connection) -> None:
+    """v2: a round's own time limit, and the clearing lease."""
+    _add_columns(conn, rounds, "time_limit_s")
+    _add_columns(conn, round_runs, "worker_id", "lease_until_utc", "attempts")
+
+
+UPGRADES[1] = _v1_to_v2

@@ -277,7 +277,8 @@ def close_round(conn: sa.Connection, round_id: str, at: datetime,
                             "closed — fix: check the round's state (GET /v1/rounds/"
                             f"{round_id})")
     try:
-        files = snapshot_files(conn, row, time_limit_s)
+        # The planner's time limit for this round, else the server's.
+        files = snapshot_files(conn, row, row["time_limit_s"] or time_limit_s)
     except SnapshotError as exc:
         state, reason = "failed", f"snapshot failed: {exc}"
     else:

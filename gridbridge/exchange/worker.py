@@ -1,22 +1,22 @@
-"""Clearing rounds in the background: claim a closed round, clear it, store it atomically.
+"""Clearing rounds in the background: take a closed round, clear it, store it atomically.
 
 :class:`ClearingWorker` is one daemon thread per server process (started and stopped by the
-app's lifespan). It polls for rounds in ``gate_closed`` that have a stored bundle and takes
-one with a conditional UPDATE (``gate_closed`` -> ``clearing`` only where the state is still
-``gate_closed``), so however many workers poll one database, exactly one takes a round (the
-later multi-process lease builds on this). :func:`clear_round` then
+app's lifespan). It polls for rounds to take under a lease (:mod:`gridbridge.exchange.lease`:
+a conditional UPDATE, so however many workers poll one database exactly one takes a round,
+and a round whose worker died is taken over once its lease runs out). :func:`clear_round`
+then, renewing the lease meanwhile,
 
 1. reads the stored bundle and validates it (:func:`gridbridge.bundle.validate_bundle`);
 2. clears it with :class:`optim.clearing.Round` (time limit from its ``market.toml``),
    writing each phase's name to ``exchange_round_runs.progress`` as it starts;
-3. in ONE transaction stores placements (with payments), prices, rejected bids (with the
-   reason; bids the snapshot left out too), the summary, and the round's ledger lines
-   (:func:`gridbridge.settlement.postings.round_postings`, stamped with the window start so a
-   re-run gives identical lines), and sets the round ``cleared``.
+3. in ONE transaction that first checks the lease is still held, stores placements (with
+   payments), prices, rejected bids (with the reason; bids the snapshot left out too), the
+   summary, and the round's ledger lines (:func:`gridbridge.settlement.postings.round_postings`,
+   stamped with the window start so a re-run gives identical lines), and sets the round
+   ``cleared``.
 
 Any exception sets the round ``failed`` with the reason; the results transaction rolled back,
-so nothing of the round's results is stored. A round left in ``clearing`` by a process that
-died stays there (the lease that would hand it to another worker comes later).
+so nothing of the round's results is stored. A worker that lost its lease stores nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import logging
 import threading
 import time
 import tomllib
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +36,15 @@ import sqlalchemy as sa
 from gridbridge.bundle import validate_bundle
 from gridbridge.exchange import schema as t
 from gridbridge.exchange.clock import Clock, instant_text
+from gridbridge.exchange.lease import (
+    DEFAULT_LEASE_S,
+    Heartbeat,
+    LeaseLost,
+    claim_round,
+    new_worker_id,
+    renew_lease,
+    require_lease,
+)
 from gridbridge.exchange.metrics import Metrics
 from gridbridge.exchange.snapshot import CONFIG_NAME, EXCLUDED_NAME, read_bundle_rows
 from gridbridge.exchange.storage import ExchangeStore
@@ -47,7 +55,7 @@ from optim.clearing import Clearing, Round
 from optim.market import TABLES, Market
 from optim.options import SolveOptions
 
-__all__ = ["DEFAULT_TIME_LIMIT_S", "ClearingWorker", "claim_round", "clear_round"]
+__all__ = ["DEFAULT_TIME_LIMIT_S", "ClearingWorker", "clear_round"]
 
 #: Solver time limit (seconds) of a round whose market.toml names none.
 DEFAULT_TIME_LIMIT_S = 30.0
@@ -62,34 +70,6 @@ def _market(files: dict[str, str], round_id: str) -> Market:
     config = tomllib.loads(files[CONFIG_NAME])
     market, _warnings = validate_bundle(tables, config, bundle=f"of round {round_id}")
     return market
-
-
-def claim_round(store: ExchangeStore, at: datetime) -> str | None:
-    """Take one ``gate_closed`` round with a stored bundle (oldest window first): its id, now
-    ``clearing``, or None when there is none (or another worker took it first)."""
-    with store.write() as conn:
-        has_bundle = sa.exists().where(t.round_bundles.c.round_id == t.rounds.c.round_id)
-        round_id = conn.execute(
-            sa.select(t.rounds.c.round_id).where(t.rounds.c.state == "gate_closed", has_bundle)
-            .order_by(t.rounds.c.window_start_utc, t.rounds.c.round_id).limit(1)
-        ).scalar_one_or_none()
-        if round_id is None:
-            return None
-        taken = conn.execute(t.rounds.update().where(t.rounds.c.round_id == round_id,
-                                                     t.rounds.c.state == "gate_closed")
-                             .values(state="clearing", updated_at_utc=instant_text(at)))
-        if taken.rowcount != 1:
-            return None
-        conn.execute(t.round_runs.delete().where(t.round_runs.c.round_id == round_id))
-        conn.execute(t.round_runs.insert().values(round_id=round_id, progress="claimed",
-                                                  claimed_at_utc=instant_text(at)))
-    return str(round_id)
-
-
-def _set_progress(store: ExchangeStore, round_id: str, progress: str) -> None:
-    with store.write() as conn:
-        conn.execute(t.round_runs.update().where(t.round_runs.c.round_id == round_id)
-                     .values(progress=progress[:100]))
 
 
 def _split_bid(bundle_bid_id: str) -> tuple[str, str]:
@@ -125,12 +105,14 @@ def _result_rows(round_id: str, clearing: Clearing,
     return {t.placements: placements, t.rejected: rejected, t.prices: prices}
 
 
-def _store_results(store: ExchangeStore, round_id: str, market: Market, clearing: Clearing,
-                   excluded: pl.DataFrame, seconds: float, at: datetime) -> None:
+def _store_results(store: ExchangeStore, round_id: str, worker_id: str, market: Market,
+                   clearing: Clearing, excluded: pl.DataFrame, seconds: float,
+                   at: datetime) -> None:
     postings = round_postings(round_id, market.config.window_start_utc, clearing.placements,
                               market.members)
     rows = _result_rows(round_id, clearing, excluded)
     with store.write() as conn:
+        require_lease(conn, round_id, worker_id)  # first: a lost lease writes nothing
         for table, values in rows.items():
             for start in range(0, len(values), 1000):  # bounded statements
                 conn.execute(table.insert(), values[start:start + 1000])
@@ -151,8 +133,10 @@ def _finish(conn: sa.Connection, round_id: str, summary: dict[str, object], seco
         raise RuntimeError(f"round {round_id} left state clearing while it was cleared")
 
 
-def _fail(store: ExchangeStore, round_id: str, reason: str, at: datetime) -> None:
+def _fail(store: ExchangeStore, round_id: str, worker_id: str, reason: str,
+          at: datetime) -> None:
     with store.write() as conn:
+        require_lease(conn, round_id, worker_id)
         conn.execute(t.rounds.update().where(t.rounds.c.round_id == round_id,
                                              t.rounds.c.state == "clearing")
                      .values(state="failed", reason=reason[:_REASON_CHARS],
@@ -162,32 +146,48 @@ def _fail(store: ExchangeStore, round_id: str, reason: str, at: datetime) -> Non
 
 
 def clear_round(store: ExchangeStore, round_id: str, clock: Clock,
-                metrics: Metrics | None = None) -> str:
-    """Clear the claimed round ``round_id`` (state ``clearing``; module doc, steps 1-3).
+                metrics: Metrics | None = None, *, worker_id: str,
+                lease_s: float = DEFAULT_LEASE_S) -> str:
+    """Clear the round ``round_id`` that ``worker_id`` holds (state ``clearing``; module doc,
+    steps 1-3), renewing the lease (:class:`~gridbridge.exchange.lease.Heartbeat`) meanwhile.
 
-    Returns the round's new state, ``cleared`` or ``failed``; never raises for a bad round
+    Returns the round's new state, ``cleared`` or ``failed``, or ``lost`` when the lease was
+    lost (another worker took the round; nothing was stored); never raises for a bad round
     (the reason is stored). Adds the solve's wall seconds to ``metrics``.
     """
+    def progress(step: str) -> None:
+        renew_lease(store, round_id, worker_id, clock(), lease_s, progress=step)
+
     try:
-        with store.read() as conn:
-            files = read_bundle_rows(conn, round_id)
-        market = _market(files, round_id)
-        excluded = pl.read_csv(io.StringIO(files.get(EXCLUDED_NAME) or "bid_id,reason,detail\n"),
-                               infer_schema=False)
-        limit = market.config.time_limit_s or DEFAULT_TIME_LIMIT_S
-        started = time.perf_counter()
-        try:
-            clearing = Round(market, SolveOptions(time_limit_s=limit),
-                             progress=lambda step: _set_progress(store, round_id, step)).clear()
-        finally:
-            seconds = time.perf_counter() - started
-            if metrics is not None:
-                metrics.add("gridbridge_solve_seconds_total", seconds)
-        _set_progress(store, round_id, "storing")
-        _store_results(store, round_id, market, clearing, excluded, seconds, clock())
+        with Heartbeat(store, round_id, worker_id, clock, lease_s):
+            with store.read() as conn:
+                files = read_bundle_rows(conn, round_id)
+            market = _market(files, round_id)
+            excluded = pl.read_csv(
+                io.StringIO(files.get(EXCLUDED_NAME) or "bid_id,reason,detail\n"),
+                infer_schema=False)
+            limit = market.config.time_limit_s or DEFAULT_TIME_LIMIT_S
+            started = time.perf_counter()
+            try:
+                clearing = Round(market, SolveOptions(time_limit_s=limit),
+                                 progress=progress).clear()
+            finally:
+                seconds = time.perf_counter() - started
+                if metrics is not None:
+                    metrics.add("gridbridge_solve_seconds_total", seconds)
+            progress("storing")
+            _store_results(store, round_id, worker_id, market, clearing, excluded, seconds,
+                           clock())
+    except LeaseLost as exc:
+        _log.error("round %s: %s; its results were not stored", round_id, exc)
+        return "lost"
     except Exception as exc:
         _log.exception("round %s failed", round_id)
-        _fail(store, round_id, f"clearing failed: {type(exc).__name__}: {exc}", clock())
+        try:
+            _fail(store, round_id, worker_id, f"clearing failed: {type(exc).__name__}: {exc}",
+                  clock())
+        except LeaseLost:
+            return "lost"
         return "failed"
     return "cleared"
 
@@ -196,12 +196,13 @@ class ClearingWorker:
     """A daemon thread that clears closed rounds one at a time (see the module doc)."""
 
     def __init__(self, store: ExchangeStore, clock: Clock, metrics: Metrics, *,
-                 poll_s: float = 0.2,
-                 clear: Callable[[ExchangeStore, str, Clock, Metrics], str] = clear_round
-                 ) -> None:
-        """``poll_s``: seconds between looks for closed rounds when there is none."""
+                 poll_s: float = 0.2, lease_s: float = DEFAULT_LEASE_S) -> None:
+        """``poll_s``: seconds between looks for rounds when there is none; ``lease_s``:
+        seconds the worker holds a round without renewing (a round whose worker died is
+        taken over that long after its last renewal)."""
         self._store, self._clock, self._metrics = store, clock, metrics
-        self._poll_s, self._clear = poll_s, clear
+        self._poll_s, self._lease_s = poll_s, lease_s
+        self.worker_id = new_worker_id()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gridbridge-clearing",
                                         daemon=True)
@@ -220,9 +221,11 @@ class ClearingWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                round_id = claim_round(self._store, self._clock())
+                round_id = claim_round(self._store, self._clock(), self.worker_id,
+                                       self._lease_s)
                 if round_id is not None:
-                    self._clear(self._store, round_id, self._clock, self._metrics)
+                    clear_round(self._store, round_id, self._clock, self._metrics,
+                                worker_id=self.worker_id, lease_s=self._lease_s)
                     continue
             except Exception:
                 _log.exception("clearing worker: polling failed; retrying")

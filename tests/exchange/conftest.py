@@ -16,7 +16,10 @@ from typing import Any
 import httpx
 import polars as pl
 import pytest
+import sqlalchemy as sa
 
+from gridbridge.exchange import schema as t
+from gridbridge.exchange.snapshot import read_bundle_rows
 from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.tokens import create_token, revoke_token
 from tests.conftest import W27
@@ -42,12 +45,20 @@ class Exchange:
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
+        self._clients.clear()
+
+    def restart(self) -> None:
+        """Start the (killed or stopped) server again, on a new port."""
+        self.close()
+        self.server.start()
 
 
 @contextmanager
-def serving(url: str, folder: Path, tokens: dict[str, str]) -> Iterator[Exchange]:
-    """A real server on the database ``url`` (log in ``folder``), stopped on exit."""
-    server = Server(url, folder / "server.log").start()
+def serving(url: str, folder: Path, tokens: dict[str, str],
+            args: tuple[str, ...] = ()) -> Iterator[Exchange]:
+    """A real server on the database ``url`` (log in ``folder``; more ``serve`` options in
+    ``args``), stopped on exit."""
+    server = Server(url, folder / "server.log", args=args).start()
     running = Exchange(server, url, tokens)
     try:
         yield running
@@ -85,11 +96,10 @@ HOURS = 48
 FREE_CAP = 24
 
 
-@pytest.fixture(scope="module")
-def market_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
-    """A server on a fresh database with a token per site, every site having reported the
-    window's 48 hours from the bundled W27 market (direct intensities)."""
-    folder = tmp_path_factory.mktemp("rounds")
+@contextmanager
+def market_serving(folder: Path, args: tuple[str, ...] = ()) -> Iterator[Exchange]:
+    """A server on a fresh database in ``folder`` with a token per site, every site having
+    reported the window's 48 hours from the bundled W27 market (direct intensities)."""
     url = sqlite_url(folder / "exchange.db")
     tokens = init_exchange(url)
     sites = pl.read_csv(W27 / "sites.csv")
@@ -97,8 +107,15 @@ def market_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchan
         for site_id in sites["site_id"]:
             tokens[f"site:{site_id}"] = create_token(store, "site", site_id,
                                                      datetime.now(UTC))[1]
-    with serving(url, folder, tokens) as running:
+    with serving(url, folder, tokens, args) as running:
         _report_every_site(running, sites)
+        yield running
+
+
+@pytest.fixture(scope="module")
+def market_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+    """:func:`market_serving` for a test module."""
+    with market_serving(tmp_path_factory.mktemp("rounds")) as running:
         yield running
 
 
@@ -172,3 +189,40 @@ def cleared(market_exchange: Exchange) -> str:
     assert done["state"] == "cleared", done["reason"]
     assert done["progress"] == "done"
     return round_id
+
+
+# ------------------------------------------------------- rounds in a state a test needs
+
+#: The worker id of clearings run in the test process.
+TEST_WORKER = "test:0:0"
+#: A lease that never runs out.
+FOREVER = "9999-01-01T00:00:00.000Z"
+
+
+def copy_round(ex: Exchange, source: str, *, state: str, edit: dict[str, str] | None = None,
+               worker_id: str = TEST_WORKER, lease_until_utc: str = FOREVER,
+               attempts: int = 1) -> str:
+    """A copy of round ``source`` (its bids and bundle, files replaced by ``edit``) in
+    ``state``, its run held by ``worker_id`` until ``lease_until_utc`` after ``attempts``
+    takes; a ``clearing`` copy held by :data:`TEST_WORKER` for ever keeps the server's worker
+    away from it, one whose lease has run out is the round of a worker that died."""
+    new_id = f"{source}-copy-{time.monotonic_ns()}"
+    engine = sa.create_engine(ex.db_url)
+    try:
+        with engine.begin() as conn:
+            row = dict(conn.execute(sa.select(t.rounds).where(t.rounds.c.round_id == source)
+                                    ).mappings().one())
+            conn.execute(t.rounds.insert().values(**(row | {"round_id": new_id,
+                                                            "state": state})))
+            bids = [dict(b) | {"round_id": new_id} for b in conn.execute(
+                sa.select(t.bids).where(t.bids.c.round_id == source)).mappings()]
+            conn.execute(t.bids.insert(), bids)
+            files = read_bundle_rows(conn, source) | (edit or {})
+            conn.execute(t.round_bundles.insert(), [
+                {"round_id": new_id, "name": n, "content": c} for n, c in files.items()])
+            conn.execute(t.round_runs.insert().values(
+                round_id=new_id, progress="claimed", claimed_at_utc="2023-07-01T00:00:00.000Z",
+                worker_id=worker_id, lease_until_utc=lease_until_utc, attempts=attempts))
+    finally:
+        engine.dispose()
+    return new_id

@@ -70,6 +70,7 @@ class Server:
     db_url: str
     log_path: Path
     port: int = 0
+    args: tuple[str, ...] = ()  # more ``exchange serve`` options
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -82,7 +83,7 @@ class Server:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gridbridge", "exchange", "serve", "--db", self.db_url,
-                 "--port", str(self.port), "--log-level", "warning"],
+                 "--port", str(self.port), "--log-level", "warning", *self.args],
                 cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

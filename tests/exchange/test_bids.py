@@ -189,9 +189,11 @@ def test_a_bid_for_an_unknown_round_gets_404(exchange: Exchange) -> None:
         ({"carbon_price_eur_per_t": -5}, ("carbon_price_eur_per_t",)),
         ({"carbon_signal": "marginal"}, ("carbon_signal",)),
         ({"carbon_price_eur_per_t": "free"}, ("carbon_price_eur_per_t",)),
+        ({"time_limit_s": 0}, ("time_limit_s", "greater than 0")),
+        ({"time_limit_s": 86400}, ("time_limit_s", "3600")),
     ],
     ids=["empty-window", "over-31-days", "not-on-the-hour", "negative-price", "bad-signal",
-         "price-as-text"],
+         "price-as-text", "zero-time-limit", "day-long-time-limit"],
 )
 def test_bad_rounds_are_refused(exchange: Exchange, change: dict[str, Any],
                                 words: tuple[str, ...]) -> None:

@@ -5,7 +5,6 @@ each role may see them; plus failed snapshots and crash-safety of the stored res
 from __future__ import annotations
 
 import io
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +20,15 @@ from gridbridge.exchange.worker import _market, clear_round
 from gridbridge.ledger.store import ledger_postings
 from gridbridge.settlement.postings import round_postings
 from optim.check import check_clearing
-from tests.exchange.conftest import WINDOW, Exchange, _bid, _open, _wait_until_done
+from tests.exchange.conftest import (
+    TEST_WORKER,
+    WINDOW,
+    Exchange,
+    _bid,
+    _open,
+    _wait_until_done,
+    copy_round,
+)
 from tests.exchange.server import query
 
 
@@ -234,31 +241,6 @@ def test_a_zone_without_grid_hours_fails_the_round_with_the_reason(
 # ------------------------------------------------------------------ crash-safety (in process)
 
 
-def _copy_round(ex: Exchange, source: str, *, state: str,
-                edit: dict[str, str] | None = None) -> str:
-    """A copy of round ``source`` (its bids and bundle, files replaced by ``edit``) in
-    ``state``; ``clearing`` keeps the server's worker away from it."""
-    new_id = f"{source}-copy-{time.monotonic_ns()}"
-    engine = sa.create_engine(ex.db_url)
-    try:
-        with engine.begin() as conn:
-            row = dict(conn.execute(sa.select(t.rounds).where(t.rounds.c.round_id == source)
-                                    ).mappings().one())
-            conn.execute(t.rounds.insert().values(**(row | {"round_id": new_id,
-                                                            "state": state})))
-            bids = [dict(b) | {"round_id": new_id} for b in conn.execute(
-                sa.select(t.bids).where(t.bids.c.round_id == source)).mappings()]
-            conn.execute(t.bids.insert(), bids)
-            files = read_bundle_rows(conn, source) | (edit or {})
-            conn.execute(t.round_bundles.insert(), [
-                {"round_id": new_id, "name": n, "content": c} for n, c in files.items()])
-            conn.execute(t.round_runs.insert().values(round_id=new_id, progress="claimed",
-                                                      claimed_at_utc="2023-07-01T00:00:00.000Z"))
-    finally:
-        engine.dispose()
-    return new_id
-
-
 def _stored(ex: Exchange, round_id: str) -> dict[str, int]:
     counted = {}
     for table in (t.placements, t.prices, t.rejected, ledger_postings):
@@ -270,13 +252,13 @@ def _stored(ex: Exchange, round_id: str) -> dict[str, int]:
 
 def _clear_in_process(ex: Exchange, round_id: str) -> str:
     with ExchangeStore.open(ex.db_url) as store:
-        return clear_round(store, round_id, lambda: datetime.now(UTC))
+        return clear_round(store, round_id, lambda: datetime.now(UTC), worker_id=TEST_WORKER)
 
 
 def test_a_failure_while_storing_leaves_nothing_partial(
         market_exchange: Exchange, cleared: str, monkeypatch: pytest.MonkeyPatch) -> None:
     ex = market_exchange
-    round_id = _copy_round(ex, cleared, state="clearing")
+    round_id = copy_round(ex, cleared, state="clearing")
 
     def broken_ledger(*_args: Any, **_kwargs: Any) -> int:
         raise RuntimeError("disk on fire")  # after the placements, prices, rejected inserts
@@ -296,7 +278,7 @@ def test_an_invalid_snapshot_fails_the_round_with_the_reason(market_exchange: Ex
     ex = market_exchange
     broken = _bundle(ex, cleared)["bids.csv"].replace(",24,", ",-3,", 1)
     assert broken != _bundle(ex, cleared)["bids.csv"]
-    round_id = _copy_round(ex, cleared, state="clearing", edit={"bids.csv": broken})
+    round_id = copy_round(ex, cleared, state="clearing", edit={"bids.csv": broken})
     assert _clear_in_process(ex, round_id) == "failed"
     found = ex.client("planner").get(f"/v1/rounds/{round_id}").json()
     assert found["state"] == "failed" and "bids.csv" in found["reason"], found
