@@ -11,7 +11,8 @@
     │   ├── ConflictError           a request conflicts with what is stored (an id in use)
     │   └── NotFoundError           a named file, zone, site... does not exist
     ├── LedgerError                 a posting the ledger refuses (unbalanced, posted twice)
-    └── ExchangeError               the exchange's database is unusable or not initialised
+    ├── ExchangeError               the exchange's database is unusable or not initialised
+    └── DemoError                   a step of ``gridbridge demo`` did not do what it should
 
 Every message names the file/field and says how to fix it.
 """
@@ -28,6 +29,7 @@ __all__ = [
     "BundleError",
     "ConflictError",
     "DataImportError",
+    "DemoError",
     "ExchangeError",
     "FieldError",
     "GridBridgeError",
@@ -135,3 +137,10 @@ class ExchangeError(GridBridgeError):
     """
 
     exit_code = 6
+
+
+class DemoError(GridBridgeError):
+    """A step of ``gridbridge demo`` failed: the exchange did not start or answer, an agent
+    exited non-zero, a round failed. The message names the step and the log to read."""
+
+    exit_code = 9

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from gridbridge import __version__
-from gridbridge.cli import agent, clearing, data, exchange, ledger, market, report, settle
+from gridbridge.cli import agent, clearing, data, demo, exchange, ledger, market, report, settle
 from gridbridge.errors import GridBridgeError
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ app.command("check")(clearing.check_command)
 app.command("frontier")(clearing.frontier_command)
 app.command("report")(report.report_command)
 app.command("trueup")(settle.trueup_command)
+app.command("demo")(demo.demo_command)
 
 
 @app.command()

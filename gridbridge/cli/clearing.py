@@ -6,14 +6,13 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from gridbridge.bundle import read_bundle
 from gridbridge.clearing import read_clearing, write_clearing, write_frontier
-from gridbridge.cli.output import make_console
+from gridbridge.cli.output import comparison_table, make_console, net_positions_table
 from gridbridge.errors import InputError
 from gridbridge.settlement import round_id_for, round_postings
 from optim.check import check_clearing
@@ -23,12 +22,6 @@ from optim.options import SolveOptions
 
 console = make_console()
 err = Console(stderr=True, highlight=False)
-
-ROWS = (("welfare_eur", "welfare (EUR)"), ("surplus_eur", "surplus (EUR)"),
-        ("accepted", "bids accepted"), ("gpu_hours", "GPU-hours"), ("work_h", "work (GPU-h)"),
-        ("energy_kwh", "energy (kWh)"), ("emissions_kg", "emissions (kg CO2eq)"),
-        ("kg_per_work_h", "kg CO2eq per work-hour"), ("kg_per_gpu_hour", "kg CO2eq per GPU-hour"),
-        ("energy_cost_eur", "energy cost (EUR)"), ("ask_eur", "asks (EUR)"))
 
 
 class _Progress:
@@ -76,18 +69,10 @@ def _options(carbon_price: float | None, emissions_cap: float | None, time_limit
 
 
 def _comparison(c: Clearing) -> Table:
-    table = Table(title=f"clearing at {c.carbon_price_eur_per_t:g} EUR/t CO2eq "
-                  f"({c.carbon_signal} signal)", title_justify="left")
-    table.add_column("figure")
-    for name in ("optimum", *BASELINES):
-        table.add_column(name.replace("_", " "), justify="right")
-    figures = [c.totals.as_dict(), *(c.baselines[b].as_dict() for b in BASELINES
-                                     if b in c.baselines)]
-    for key, label in ROWS:
-        table.add_row(label, *(f"{f[key]:,.3f}" if key.startswith("kg_per") else
-                               f"{f[key]:,.0f}" if key == "accepted" else f"{f[key]:,.2f}"
-                               for f in figures))
-    return table
+    figures = {"optimum": c.totals.as_dict(),
+               **{b: c.baselines[b].as_dict() for b in BASELINES if b in c.baselines}}
+    return comparison_table(f"clearing at {c.carbon_price_eur_per_t:g} EUR/t CO2eq "
+                            f"({c.carbon_signal} signal)", figures)
 
 
 def clear_command(
@@ -139,7 +124,7 @@ def clear_command(
         console.print(f"restricted: {note}")
     if ledger is not None:
         console.print(_pricing_line(clearing))
-        console.print(_net_positions(ledger))
+        console.print(net_positions_table(ledger))
     console.print(f"wrote {target} in {time.perf_counter() - started:.1f} s")
 
 
@@ -153,18 +138,6 @@ def _pricing_line(c: Clearing) -> str:
             f"{p['congestion_revenue_eur']:,.2f} EUR, carbon fund {p['carbon_fees_eur']:,.2f} "
             f"EUR; {p['paradoxically_rejected']} bid(s) rejected paradoxically (lost "
             f"opportunity {p['paradoxically_rejected_value_eur']:,.2f} EUR)")
-
-
-def _net_positions(ledger: pl.DataFrame) -> Table:
-    """Each account's net position after the round (EUR; + receives, − pays)."""
-    table = Table(title="net position after the round (EUR; + receives, − pays)")
-    table.add_column("account")
-    table.add_column("EUR", justify="right")
-    balances = ledger.group_by("account").agg(pl.col("amount_cents").sum()).sort("account")
-    for account, amount in balances.iter_rows():
-        table.add_row(account, f"{amount / 100:,.2f}")
-    table.add_row("total", f"{int(balances['amount_cents'].sum()) / 100:,.2f}")
-    return table
 
 
 def check_command(

@@ -44,7 +44,6 @@ import math
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -66,6 +65,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from gridbridge.demo.processes import ExchangeProcess  # noqa: E402
 from gridbridge.exchange import schema as t  # noqa: E402
 from gridbridge.exchange.contract import MAX_HOURS, TelemetryReport  # noqa: E402
 from gridbridge.exchange.storage import ExchangeStore  # noqa: E402
@@ -182,49 +182,19 @@ def cpu_seconds(pid: int) -> float:
         return math.nan
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def exchange_server(db_url: str,
                     log_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``gridbridge exchange serve`` on a free port of 127.0.0.1 until the block ends
     (SIGTERM, then SIGKILL if it lingers), yielding its base URL and process once /healthz
     answers."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gridbridge", "exchange", "serve", "--db", db_url,
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    server = ExchangeProcess(db_url, log_path)
+    server.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the exchange exited with {process.returncode}:\n"
-                                   f"{log_path.read_text(errors='replace')[-4000:]}")
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the exchange did not answer /healthz within 60 s:\n"
-                                   f"{log_path.read_text(errors='replace')[-4000:]}")
-            time.sleep(0.05)
-        yield base_url, process
+        assert server.process is not None
+        yield server.base_url, server.process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+        server.stop()
 
 
 # ------------------------------------------------------------------------------ the bodies

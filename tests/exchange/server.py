@@ -4,12 +4,6 @@ valid bodies, and row counts read straight from the database."""
 from __future__ import annotations
 
 import json
-import signal
-import socket
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,11 +11,16 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from gridbridge.demo.processes import ExchangeProcess, free_port
 from gridbridge.exchange import schema as t
 from gridbridge.exchange.registry import load_registry, read_registry_folder
 from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.tokens import create_token
-from tests.conftest import BRIDGE_2023, REPO_ROOT
+from tests.conftest import BRIDGE_2023
+
+__all__ = ["OTHER_SITE", "SITE", "SITE_TYPES", "SITE_ZONE", "START", "TOKENS", "Server",
+           "bid_body", "counts", "free_port", "init_exchange", "query", "raw_json",
+           "round_body", "sqlite_url", "telemetry"]
 
 #: The sites the tests report for: (site_id, zone, its GPU pools).
 SITE, SITE_ZONE, SITE_TYPES = "KR-SUWON-1", "KR", ("A100", "H100")
@@ -56,65 +55,18 @@ def init_exchange(url: str) -> dict[str, str]:
                 for name, (role, subject) in TOKENS.items()}
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class Server(ExchangeProcess):
+    """``python -m gridbridge exchange serve`` on a free port of 127.0.0.1 (a new one at each
+    start, so a restart never waits for the old socket)."""
 
+    def __init__(self, db_url: str, log_path: Path, args: tuple[str, ...] = ()) -> None:
+        super().__init__(db_url, log_path, args=args)
 
-@dataclass
-class Server:
-    """``python -m gridbridge exchange serve`` on a free port of 127.0.0.1."""
-
-    db_url: str
-    log_path: Path
-    port: int = 0
-    args: tuple[str, ...] = ()  # more ``exchange serve`` options
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout_s: float = 30.0) -> Server:
+    def start(self, timeout_s: float = 30.0) -> Server:  # type: ignore[override]
         """Start it and wait until /healthz answers 200."""
-        self.port = free_port()
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "gridbridge", "exchange", "serve", "--db", self.db_url,
-                 "--port", str(self.port), "--log-level", "warning", *self.args],
-                cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"exchange exited with {self.process.returncode}:\n"
-                                   f"{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"exchange did not answer /healthz in {timeout_s} s:\n"
-                           f"{self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        """SIGTERM (uvicorn shuts down cleanly), SIGKILL if it lingers."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no flush; what was committed must survive."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
+        self.port = 0
+        super().start(timeout_s)
+        return self
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
