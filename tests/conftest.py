@@ -3,15 +3,20 @@
 ``require_part`` is how a test depends on something PyPI cannot install (a browser, a
 PostgreSQL server): on a plain machine the test skips with a visible reason; with
 ``GRIDBRIDGE_REQUIRE_ALL=1`` (set by ``.ci/run``) it fails instead, so CI never skips it.
-``run_cli`` runs the ``gridbridge`` command line in-process.
+``run_cli`` runs the ``gridbridge`` command line in-process. ``databases`` gives fresh
+databases of each backend (:mod:`tests.databases`): a test or fixture that uses it runs once
+on SQLite and once on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.databases import BACKENDS, PG_HOW, Databases, pg_admin_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -46,3 +51,17 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
         code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def databases(request: pytest.FixtureRequest,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """Fresh databases of one backend (the parameter): SQLite, then PostgreSQL."""
+    backend = str(request.param)
+    if backend == "postgresql":
+        require_part(pg_admin_url() is not None, "a PostgreSQL server", PG_HOW)
+    made = Databases(backend, tmp_path_factory.mktemp(f"db-{backend}"))
+    try:
+        yield made
+    finally:
+        made.drop_all()

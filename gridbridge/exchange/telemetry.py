@@ -79,13 +79,25 @@ def _check(conn: sa.Connection, site: sa.RowMapping, report: TelemetryReport) ->
                     ("body", "hours", i, "gpus_free", gpu_type))
 
 
+def _zone_signal(conn: sa.Connection, zone: str) -> str | None:
+    return conn.execute(sa.select(t.zone_signals.c.signal)
+                        .where(t.zone_signals.c.zone == zone)).scalar_one_or_none()
+
+
 def _fix_signal(conn: sa.Connection, report: TelemetryReport, report_pk: int) -> None:
-    stored = conn.execute(sa.select(t.zone_signals.c.signal)
-                          .where(t.zone_signals.c.zone == report.zone)).scalar_one_or_none()
+    stored = _zone_signal(conn, report.zone)
     if stored is None:
-        conn.execute(t.zone_signals.insert().values(zone=report.zone, signal=report.signal,
-                                                    set_by_report_pk=report_pk))
-    elif stored != report.signal:
+        # Two first reports of a zone can race here on PostgreSQL (SQLite serialises
+        # writers): the loser's insert fails on the zone's key once the winner commits, and
+        # the zone's signal is then the winner's, read again after the savepoint's rollback.
+        try:
+            with conn.begin_nested():
+                conn.execute(t.zone_signals.insert().values(
+                    zone=report.zone, signal=report.signal, set_by_report_pk=report_pk))
+            return
+        except sa.exc.IntegrityError:
+            stored = _zone_signal(conn, report.zone)
+    if stored is not None and stored != report.signal:
         raise ConflictError(
             f"signal '{report.signal}' differs from zone {report.zone}'s series, which is "
             f"'{stored}'; a zone's series never mixes signals — fix: report '{stored}' "

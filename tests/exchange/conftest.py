@@ -23,7 +23,8 @@ from gridbridge.exchange.snapshot import read_bundle_rows
 from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.tokens import create_token, revoke_token
 from tests.conftest import W27
-from tests.exchange.server import Server, bid_body, init_exchange, round_body, sqlite_url
+from tests.databases import Databases
+from tests.exchange.server import Server, bid_body, init_exchange, round_body
 
 
 @dataclass
@@ -68,9 +69,11 @@ def serving(url: str, folder: Path, tokens: dict[str, str],
 
 
 @pytest.fixture(scope="session")
-def exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+def exchange(tmp_path_factory: pytest.TempPathFactory,
+             databases: Databases) -> Iterator[Exchange]:
+    """One server for the session, on each backend in turn."""
     folder = tmp_path_factory.mktemp("exchange")
-    url = sqlite_url(folder / "exchange.db")
+    url = databases.fresh("exchange")
     tokens = init_exchange(url)
     with ExchangeStore.open(url) as store:
         info, secret = create_token(store, "admin", None, datetime.now(UTC))
@@ -97,10 +100,10 @@ FREE_CAP = 24
 
 
 @contextmanager
-def market_serving(folder: Path, args: tuple[str, ...] = ()) -> Iterator[Exchange]:
-    """A server on a fresh database in ``folder`` with a token per site, every site having
-    reported the window's 48 hours from the bundled W27 market (direct intensities)."""
-    url = sqlite_url(folder / "exchange.db")
+def market_serving(url: str, folder: Path, args: tuple[str, ...] = ()) -> Iterator[Exchange]:
+    """A server on the fresh database ``url`` (its log in ``folder``) with a token per site,
+    every site having reported the window's 48 hours from the bundled W27 market (direct
+    intensities)."""
     tokens = init_exchange(url)
     sites = pl.read_csv(W27 / "sites.csv")
     with ExchangeStore.open(url) as store:
@@ -113,9 +116,10 @@ def market_serving(folder: Path, args: tuple[str, ...] = ()) -> Iterator[Exchang
 
 
 @pytest.fixture(scope="module")
-def market_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
-    """:func:`market_serving` for a test module."""
-    with market_serving(tmp_path_factory.mktemp("rounds")) as running:
+def market_exchange(tmp_path_factory: pytest.TempPathFactory,
+                    databases: Databases) -> Iterator[Exchange]:
+    """:func:`market_serving` for a test module, on each backend in turn."""
+    with market_serving(databases.fresh("rounds"), tmp_path_factory.mktemp("rounds")) as running:
         yield running
 
 

@@ -25,8 +25,9 @@ from gridbridge.exchange import schema as t
 from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.tokens import create_token
 from tests.conftest import BRIDGE_2023, REPO_ROOT
+from tests.databases import Databases
 from tests.exchange.conftest import WINDOW, Exchange, _bid, _open, _wait_until_done, serving
-from tests.exchange.server import counts, init_exchange, query, sqlite_url
+from tests.exchange.server import counts, init_exchange, query
 
 #: One site per zone of the registry (the snapshot needs grid hours of every zone a site
 #: uses; a site without telemetry just offers 0 GPUs). Each has H100s.
@@ -94,10 +95,11 @@ carbon_noise = 0.02
 
 
 @pytest.fixture(scope="module")
-def agent_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exchange]:
+def agent_exchange(tmp_path_factory: pytest.TempPathFactory,
+                   databases: Databases) -> Iterator[Exchange]:
     """A server on a fresh database with a token per site of :data:`SITES`."""
     folder = tmp_path_factory.mktemp("agent-e2e")
-    url = sqlite_url(folder / "exchange.db")
+    url = databases.fresh("agents")
     tokens = init_exchange(url)
     with ExchangeStore.open(url) as store:
         for site_id in SITES:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from gridbridge.errors import ExchangeError
 from gridbridge.exchange import schema as t
 from gridbridge.exchange.app import create_app
+from tests.databases import Databases
 from tests.exchange.server import SITE, init_exchange, query, sqlite_url, telemetry
 
 FIXED = datetime(2023, 7, 2, 23, 7, 30, 250000, tzinfo=UTC)
@@ -31,8 +32,8 @@ def _call(app: Any, method: str, path: str, token: str | None = None,
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[str, dict[str, str]]:
-    url = sqlite_url(tmp_path / "app.db")
+def setup(databases: Databases) -> tuple[str, dict[str, str]]:
+    url = databases.fresh("app")
     return url, init_exchange(url)
 
 
@@ -53,7 +54,9 @@ def test_a_failing_database_answers_503(setup: tuple[str, dict[str, str]]) -> No
     url, tokens = setup
     app = create_app(url)
     assert _call(app, "GET", "/healthz").json() == {"status": "ok"}
-    query(url, sa.text("DROP TABLE exchange_rounds"))
+    # PostgreSQL drops the foreign keys that point at it only when told to.
+    cascade = " CASCADE" if url.startswith("postgresql") else ""
+    query(url, sa.text(f"DROP TABLE exchange_rounds{cascade}"))
     answer = _call(app, "GET", "/v1/rounds", tokens["planner"])
     assert answer.status_code == 503
     assert "exchange_rounds" in answer.json()["detail"] and "fix" in answer.json()["detail"]

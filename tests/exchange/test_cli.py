@@ -14,12 +14,13 @@ from gridbridge.exchange import schema as t
 from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.ledger.store import LEDGER_SCHEMA_VERSION
 from tests.conftest import BRIDGE_2023, run_cli
-from tests.exchange.server import counts, query, sqlite_url
+from tests.databases import Databases
+from tests.exchange.server import counts, query
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    return sqlite_url(tmp_path / "exchange.db")
+def db(databases: Databases) -> str:
+    return databases.fresh("cli")
 
 
 def _init(db: str, capsys: pytest.CaptureFixture[str]) -> str:

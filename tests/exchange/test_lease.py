@@ -21,6 +21,7 @@ from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.worker import _market, clear_round
 from gridbridge.ledger.store import ledger_postings
 from gridbridge.settlement.postings import round_postings
+from tests.databases import Databases
 from tests.exchange.conftest import (
     FOREVER,
     TEST_WORKER,
@@ -99,8 +100,9 @@ LEASE_S, TIME_LIMIT_S = 3, 8
 
 
 @pytest.fixture
-def short_lease(tmp_path: Path) -> Iterator[Exchange]:
-    with market_serving(tmp_path, ("--clearing-lease", str(LEASE_S))) as running:
+def short_lease(tmp_path: Path, databases: Databases) -> Iterator[Exchange]:
+    with market_serving(databases.fresh("lease"), tmp_path,
+                        ("--clearing-lease", str(LEASE_S))) as running:
         yield running
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from gridbridge.exchange import schema as t
-from gridbridge.exchange.tokens import hash_token
+from gridbridge.exchange.storage import ExchangeStore
+from gridbridge.exchange.tokens import create_token, hash_token
 from tests.exchange.conftest import Exchange
 from tests.exchange.server import (
     OTHER_SITE,
@@ -229,3 +231,29 @@ def test_asks_are_set_per_pool_and_bad_asks_refused(exchange: Exchange) -> None:
     after = query(exchange.db_url, sa.select(t.pools).order_by(t.pools.c.site_id,
                                                                t.pools.c.gpu_type))
     assert after == before
+
+
+def test_first_reports_of_a_zone_racing_are_all_stored(exchange: Exchange) -> None:
+    # A zone no other test reports, and several of its first reports at the same instant:
+    # on PostgreSQL they race to fix the zone's signal, and every one must still be stored.
+    site, zone, types = "CA-MONTREAL-1", "CA-QC", ("A100", "H100")
+    with ExchangeStore.open(exchange.db_url) as store:
+        token = create_token(store, "site", site, datetime.now(UTC))[1]
+    start = threading.Barrier(6)
+    answers: list[int] = []
+
+    def post(n: int) -> None:
+        body = telemetry(f"race-{n}", zone=zone, types=types)
+        with exchange.server.client(token) as client:
+            start.wait()
+            answers.append(client.post(f"/v1/sites/{site}/telemetry", json=body).status_code)
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert answers == [201] * 6
+    signals = query(exchange.db_url, sa.select(t.zone_signals.c.signal)
+                    .where(t.zone_signals.c.zone == zone))
+    assert [s for (s,) in signals] == ["direct"]

@@ -10,12 +10,13 @@ import pytest
 from gridbridge.cli.ledger import euros
 from gridbridge.ledger import Ledger
 from tests.conftest import run_cli
+from tests.databases import Databases
 from tests.ledger.sample import ROUND, counts, sample_round, write_out_dir
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'ledger.db'}"
+def db(databases: Databases) -> str:
+    return databases.fresh("ledger-cli")
 
 
 def test_post_then_show(tmp_path: Path, db: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,5 @@
-"""The ledger on real SQLite files: round trips, balances, refusals, corrections, schema."""
+"""The ledger on real databases (a SQLite file, a PostgreSQL database): round trips,
+balances, refusals, corrections, schema."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.dialects import postgresql
 from gridbridge.errors import LedgerError
 from gridbridge.ledger import LEDGER_SCHEMA_VERSION, POSTING_SCHEMA, ROUNDS_SCHEMA, Ledger
 from gridbridge.ledger.store import metadata
+from tests.databases import Databases
 from tests.ledger.sample import ROUND, corrections, counts, sample_round
 
 
@@ -21,8 +23,8 @@ def url(path: Path) -> str:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger.open(url(tmp_path / "ledger.db")) as opened:
+def ledger(databases: Databases) -> Iterator[Ledger]:
+    with Ledger.open(databases.fresh("ledger")) as opened:
         yield opened
 
 
@@ -132,25 +134,25 @@ def test_corrections(ledger: Ledger) -> None:
     assert ledger.postings(ROUND)["posting_id"].is_sorted()
 
 
-def test_sqlite_connections_are_durable(ledger: Ledger) -> None:
-    with ledger.engine.connect() as conn:
+def test_sqlite_connections_are_durable(tmp_path: Path) -> None:
+    with Ledger.open(url(tmp_path / "ledger.db")) as ledger, ledger.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
-def test_schema_version_row(tmp_path: Path) -> None:
-    path = tmp_path / "l.db"
-    Ledger.open(url(path)).close()
-    Ledger.open(url(path)).close()  # opening again neither fails nor adds a row
-    engine = sa.create_engine(url(path))
+def test_schema_version_row(databases: Databases) -> None:
+    db = databases.fresh("ledger-version")
+    Ledger.open(db).close()
+    Ledger.open(db).close()  # opening again neither fails nor adds a row
+    engine = sa.create_engine(db)
     with engine.begin() as conn:
         rows = conn.exec_driver_sql("SELECT component, version FROM schema_version").all()
         assert [tuple(r) for r in rows] == [("ledger", LEDGER_SCHEMA_VERSION)]
         conn.exec_driver_sql("UPDATE schema_version SET version = 99")
     engine.dispose()
     with pytest.raises(LedgerError, match="schema version 99, newer than"):
-        Ledger.open(url(path))
+        Ledger.open(db)
 
 
 @pytest.mark.parametrize(

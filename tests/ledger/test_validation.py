@@ -4,13 +4,13 @@ and the database is left exactly as it was."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from gridbridge.errors import LedgerError
 from gridbridge.ledger import Ledger, validate_postings
+from tests.databases import Databases
 from tests.ledger.sample import ROUND, counts, sample_round
 
 NEW = "R-20230704-newround"
@@ -83,8 +83,8 @@ CASES: dict[str, tuple[Mutation, list[str]]] = {
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}") as opened:
+def ledger(databases: Databases) -> Iterator[Ledger]:
+    with Ledger.open(databases.fresh("ledger-validation")) as opened:
         opened.post_round(ROUND, sample_round())
         yield opened
 

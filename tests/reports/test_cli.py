@@ -10,6 +10,7 @@ import pytest
 
 from gridbridge.reports import REPORT_TABLES
 from tests.conftest import run_cli
+from tests.databases import Databases
 from tests.reports.conftest import copy_clearing
 
 
@@ -96,9 +97,9 @@ def test_out_cannot_be_the_clearing_folder(cleared: Path,
 
 
 def test_report_from_the_ledger_database(cleared: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("gridbridge.ledger", reason="the ledger database is not built yet")
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+                                         capsys: pytest.CaptureFixture[str],
+                                         databases: Databases) -> None:
+    url = databases.fresh("reports")
     code, _, err = run_cli(["report", str(cleared), "--db", url, "--out", str(tmp_path / "r")],
                            capsys)
     assert code == 2

@@ -12,6 +12,7 @@ from gridbridge.bundle import write_bundle
 from gridbridge.errors import InputError
 from gridbridge.settlement.trueup import read_metering
 from tests.conftest import run_cli
+from tests.databases import Databases
 from tests.settlement.test_hand_example import example
 
 
@@ -95,10 +96,11 @@ def test_missing_metering_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_trueup_posts_the_batch_to_the_ledger_database_once(
-        cleared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        cleared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        databases: Databases) -> None:
     from gridbridge.ledger import Ledger
 
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    url = databases.fresh("trueup")
     assert run_cli(["ledger", "post", str(cleared), "--db", url], capsys)[0] == 0
     file = metering(tmp_path / "m.csv", "bid_id,hour_utc,energy_kwh\nB3,2023-07-03T00:00Z,3.0\n")
     code, out, err = run_cli(["trueup", str(cleared), str(file), "--db", url], capsys)
