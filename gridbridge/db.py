@@ -41,6 +41,7 @@ __all__ = [
     "open_engine",
     "reason",
     "schema_version_table",
+    "sqlite_file",
     "stored_version",
     "unopenable",
     "write_transaction",
@@ -122,8 +123,13 @@ def open_engine(url: str, *, what: str, error: ErrorFactory) -> tuple[sa.Engine,
         raise error(f"'{url}' is not a database URL — fix: {URL_FIX}") from None
     shown = parsed.render_as_string(hide_password=True)
     options: dict[str, Any] = {}
-    if parsed.get_backend_name() == "sqlite" and "timeout" not in parsed.query:
-        options["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_S}
+    if parsed.get_backend_name() == "sqlite":
+        if "timeout" not in parsed.query:
+            options["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_S}
+    else:
+        # A server restart or a failover drops every pooled connection: test each one as it
+        # is taken, so the first request afterwards gets a fresh one instead of an error.
+        options["pool_pre_ping"] = True
     try:
         engine = sa.create_engine(parsed, **options)
     except (sa.exc.ArgumentError, ImportError) as exc:
@@ -163,12 +169,23 @@ def disposed_on_failure(engine: sa.Engine, shown: str, what: str,
         raise
 
 
+def sqlite_file(engine: sa.Engine) -> Path | None:
+    """The file of a SQLite engine, also when named by a URI (``sqlite:///file:PATH?mode=ro&
+    uri=true``, how a database is opened read-only); None for another database or memory."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    if engine.url.query.get("uri") == "true" and database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return Path(database)
+
+
 def unopenable(engine: sa.Engine, shown: str, what: str, exc: sa.exc.SQLAlchemyError,
                error: ErrorFactory) -> GridBridgeError:
     """The error for a database that failed on first use, naming a missing SQLite folder."""
-    database = engine.url.database
-    folder = Path(database or ".").parent
-    if engine.dialect.name == "sqlite" and database and not folder.is_dir():
+    path = sqlite_file(engine)
+    folder = path.parent if path is not None else None
+    if folder is not None and not folder.is_dir():
         return error(
             f"cannot open the {what} {shown}: the folder {folder} does not exist — fix: create "
             f"it (mkdir -p {folder}) or give another path; {URL_FIX}"

@@ -65,3 +65,15 @@ def databases(request: pytest.FixtureRequest,
         yield made
     finally:
         made.drop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """Fresh PostgreSQL databases, for the tests only PostgreSQL makes sense for (a server
+    that drops connections)."""
+    require_part(pg_admin_url() is not None, "a PostgreSQL server", PG_HOW)
+    made = Databases("postgresql", tmp_path_factory.mktemp("db-postgresql-only"))
+    try:
+        yield made
+    finally:
+        made.drop_all()

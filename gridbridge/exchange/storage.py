@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -34,6 +33,7 @@ from gridbridge.db import (
     disposed_on_failure,
     open_engine,
     reason,
+    sqlite_file,
     stored_version,
     write_transaction,
 )
@@ -84,14 +84,13 @@ class ExchangeStore(Database):
 
     @staticmethod
     def _require_schema(engine: sa.Engine, shown: str) -> None:
-        if engine.dialect.name == "sqlite":
-            database = engine.url.database
-            # Connecting would create an empty file; say what is missing instead.
-            if database and database != ":memory:" and not Path(database).is_file():
-                raise ExchangeError(
-                    f"the exchange database {shown} does not exist — fix: create it with "
-                    f"{init_fix(shown)}"
-                )
+        path = sqlite_file(engine)
+        # Connecting would create an empty file; say what is missing instead.
+        if path is not None and not path.is_file():
+            raise ExchangeError(
+                f"the exchange database {shown} does not exist — fix: create it with "
+                f"{init_fix(shown)}"
+            )
         found = stored_version(engine, COMPONENT)
         if found is None:
             raise ExchangeError(

@@ -7,7 +7,9 @@ row per hour, or nothing. The report row goes in first; its unique key
 so two deliveries racing cannot both store. A duplicate must carry the same content (the
 SHA-256 of the validated report): the same id with other content is refused.
 
-Refused, with nothing stored: a site not in the registry (404), a zone other than the site's,
+Refused, with nothing stored: a ``measured_at_utc`` more than :data:`CLOCK_TOLERANCE` ahead
+of the exchange's clock (422: the site's clock is wrong), a site not in the registry (404), a
+zone other than the site's,
 a GPU type the site has no pool of (422 naming the field), and a carbon signal other than
 the one the zone's series already has (409: a zone's series never mixes direct and
 lifecycle intensities; the first report of a zone fixes it).
@@ -16,7 +18,7 @@ lifecycle intensities; the first report of a zone fixes it).
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 import sqlalchemy as sa
@@ -29,7 +31,13 @@ from gridbridge.exchange.registry import site_or_404, site_pools
 from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.hours import format_hour
 
-__all__ = ["report_sha256", "store_telemetry"]
+__all__ = ["CLOCK_TOLERANCE", "report_sha256", "store_telemetry"]
+
+#: How far a site's clock may run ahead of the exchange's. A report's hours are labelled in
+#: UTC by the site, so a clock a few minutes off still places them in the right hours; one
+#: further ahead is refused, since its forecast may be built on hours it thinks have passed.
+#: (Behind is always accepted: replays and backlogs after an outage are measured earlier.)
+CLOCK_TOLERANCE = timedelta(minutes=15)
 
 
 def report_sha256(report: TelemetryReport) -> str:
@@ -45,6 +53,14 @@ def store_telemetry(store: ExchangeStore, site_id: str, report: TelemetryReport,
     Raises :class:`~gridbridge.errors.NotFoundError`, :class:`FieldError` or
     :class:`ConflictError` (see the module doc); nothing is stored then.
     """
+    ahead = report.measured_at_utc - received_at
+    if ahead > CLOCK_TOLERANCE:
+        raise FieldError(
+            f"measured_at_utc {instant_text(report.measured_at_utc)} is "
+            f"{ahead.total_seconds() / 60:.0f} min ahead of the exchange's clock "
+            f"({instant_text(received_at)}); at most {CLOCK_TOLERANCE.total_seconds() / 60:.0f} "
+            "min is tolerated — fix: synchronise the site's clock (NTP)",
+            ("body", "measured_at_utc"))
     digest = report_sha256(report)
     try:
         with store.write() as conn:
