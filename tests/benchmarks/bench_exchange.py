@@ -70,6 +70,7 @@ from gridbridge.exchange import schema as t  # noqa: E402
 from gridbridge.exchange.contract import MAX_HOURS, TelemetryReport  # noqa: E402
 from gridbridge.exchange.storage import ExchangeStore  # noqa: E402
 from gridbridge.exchange.tokens import create_token  # noqa: E402
+from tests.databases import Databases, pg_admin_url  # noqa: E402
 
 DATASET = ROOT / "datasets" / "bridge-2023"
 SIGNAL = "direct"
@@ -173,28 +174,51 @@ def read_sites(db_url: str) -> list[SiteRow]:
     return [(s, zones[s], dict(sorted(pools[s].items()))) for s in sorted(zones)]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux /proc; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return math.nan
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of processes ``pids`` so far, summed (Linux /proc; NaN
+    elsewhere)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return math.nan
+    return total
 
 
 @contextmanager
-def exchange_server(db_url: str,
-                    log_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``gridbridge exchange serve`` on a free port of 127.0.0.1 until the block ends
-    (SIGTERM, then SIGKILL if it lingers), yielding its base URL and process once /healthz
-    answers."""
-    server = ExchangeProcess(db_url, log_path)
-    server.start()
+def exchange_servers(db_url: str, folder: Path,
+                     count: int) -> Iterator[list[ExchangeProcess]]:
+    """``count`` ``gridbridge exchange serve`` processes on free ports of 127.0.0.1, all on
+    ``db_url``, until the block ends (SIGTERM, then SIGKILL if one lingers), yielded once
+    each answers /healthz."""
+    servers = [ExchangeProcess(db_url, folder / f"server-{n}.log") for n in range(count)]
     try:
-        assert server.process is not None
-        yield server.base_url, server.process
+        for server in servers:
+            server.start()
+        yield servers
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
+
+
+@contextmanager
+def fresh_database(backend: str, folder: Path) -> Iterator[str | None]:
+    """A fresh database's URL: a SQLite file in ``folder``, or a PostgreSQL database made
+    with the administrative URL of the tests (``GRIDBRIDGE_TEST_PG_URL``, see
+    tests/databases.py) and dropped at the end; None when no PostgreSQL server answers."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'exchange.db'}"
+        return
+    if pg_admin_url() is None:
+        yield None
+        return
+    made = Databases("postgresql", folder)
+    try:
+        yield made.fresh("bench")
+    finally:
+        made.drop_all()
 
 
 # ------------------------------------------------------------------------------ the bodies
@@ -255,19 +279,21 @@ async def agent(base_url: str, token: str, plan: list[Request], phase: Phase,
                 phase.outcomes[str(status)] += 1
 
 
-async def run_phase(base_url: str, server_pid: int, name: str,
+async def run_phase(base_urls: list[str], server_pids: list[int], name: str,
                     plans: list[tuple[str, list[Request]]], budget_s: float) -> Phase:
-    """Run one agent per (token, plan), all started together; stop at ``budget_s``."""
+    """Run one agent per (token, plan), all started together, agent i talking to
+    ``base_urls[i % n]`` (a load balancer's round robin); stop at ``budget_s``."""
     phase = Phase(name, len(plans), sum(len(p) for _, p in plans))
     ready = asyncio.Barrier(len(plans) + 1)
     go = asyncio.Event()
-    tasks = [asyncio.create_task(agent(base_url, token, plan, phase, ready, go))
-             for token, plan in plans]
+    tasks = [asyncio.create_task(agent(base_urls[i % len(base_urls)], token, plan, phase,
+                                       ready, go))
+             for i, (token, plan) in enumerate(plans)]
     started, server_cpu, client_cpu = time.perf_counter(), math.nan, math.nan
     try:
         async with asyncio.timeout(budget_s):
             await ready.wait()
-            server_cpu, client_cpu = cpu_seconds(server_pid), time.process_time()
+            server_cpu, client_cpu = cpu_seconds(server_pids), time.process_time()
             started = time.perf_counter()
             go.set()
             await asyncio.gather(*tasks)
@@ -275,7 +301,7 @@ async def run_phase(base_url: str, server_pid: int, name: str,
         phase.cut_short = True
     finally:
         phase.wall_s = time.perf_counter() - started
-        phase.server_cpu_s = cpu_seconds(server_pid) - server_cpu
+        phase.server_cpu_s = cpu_seconds(server_pids) - server_cpu
         phase.client_cpu_s = time.process_time() - client_cpu
         for task in tasks:
             task.cancel()
@@ -287,7 +313,8 @@ def telemetry_path(site_id: str) -> str:
     return f"/v1/sites/{site_id}/telemetry"
 
 
-async def load(base_url: str, server_pid: int, sites: list[Site], args: argparse.Namespace,
+async def load(base_urls: list[str], server_pids: list[int], sites: list[Site],
+               args: argparse.Namespace,
                deadline: float) -> tuple[list[Phase], dict[tuple[str, str], int]]:
     """The warm-up and the three phases; returns them and each planned report's type count."""
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
@@ -316,12 +343,12 @@ async def load(base_url: str, server_pid: int, sites: list[Site], args: argparse
     phases = []
     # One report per site, one after another: fixes each zone's signal before the races.
     for token, plan in warm:
-        phase = await run_phase(base_url, server_pid, "warm-up", [(token, plan)], left())
+        phase = await run_phase(base_urls, server_pids, "warm-up", [(token, plan)], left())
         phases.append(phase)
     plan_of = [("healthz", health), ("sequential", sequential), ("telemetry", concurrent)]
     for name, plans in plan_of:
         print(f"... {name}: {len(plans)} agent(s) x {len(plans[0][1])} requests", flush=True)
-        phase = await run_phase(base_url, server_pid, name, plans, left())
+        phase = await run_phase(base_urls, server_pids, name, plans, left())
         phases.append(phase)
         if phase.cut_short:
             print(f"    stopped: the run's time budget ({args.max_seconds:g} s) ran out",
@@ -390,7 +417,8 @@ def report(figures: dict[str, Any]) -> None:
     phases = {p["phase"]: p for p in figures["phases"]}
     labels = {"healthz": "GET /healthz (round-trip floor)",
               "sequential": "telemetry, 1 agent one after another",
-              "telemetry": f"telemetry, {figures['agents']} agents at once"}
+              "telemetry": f"telemetry, {figures['agents']} agents at once into "
+                           f"{figures['processes']} process(es) on {figures['backend']}"}
     print()
     table(["phase", "agents", "requests", "ok", "other", "wall s", "ok/s", "p50 ms",
            "p90 ms", "p99 ms", "max ms", "server CPU", "server CPU ms/ok", "bench CPU"],
@@ -455,13 +483,17 @@ def pick_sites(all_sites: list[SiteRow]) -> list[SiteRow]:
     return [s for s in all_sites if len(s[2]) == most]
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> dict[str, Any] | None:
+    """One run (module doc); None when ``--backend postgresql`` finds no server."""
     deadline = time.monotonic() + args.max_seconds
-    with tempfile.TemporaryDirectory(prefix="bench-exchange-") as tmp:
-        db_path = Path(tmp) / "exchange.db"
-        db_url = f"sqlite:///{db_path}"
-        print("... gridbridge exchange init --from datasets/bridge-2023 (fresh SQLite file)",
-              flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-exchange-") as tmp, \
+            fresh_database(args.backend, Path(tmp)) as db_url:
+        if db_url is None:
+            print("no PostgreSQL server answers (set GRIDBRIDGE_TEST_PG_URL, see "
+                  "tests/databases.py): this run is skipped", flush=True)
+            return None
+        print(f"... gridbridge exchange init --from datasets/bridge-2023 (fresh {args.backend} "
+              "database)", flush=True)
         gridbridge("exchange", "init", "--db", db_url, "--from", str(DATASET))
         all_sites = read_sites(db_url)
         chosen = pick_sites(all_sites)
@@ -476,27 +508,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   flush=True)
         tokens = create_tokens(db_url, [s for s, _, _ in chosen])
         sites = [Site(s, zone, pools, tokens[s]) for s, zone, pools in chosen]
-        log_path = Path(tmp) / "server.log"
-        with exchange_server(db_url, log_path) as (base_url, server):
-            print(f"... exchange serving at {base_url} (one uvicorn process)", flush=True)
-            phases, types = asyncio.run(load(base_url, server.pid, sites, args, deadline))
-            exited = server.poll()
-        if exited is not None:
-            print(f"!!! the exchange exited during the run (code {exited}); its log ends:\n"
+        with exchange_servers(db_url, Path(tmp), args.processes) as servers:
+            urls = [server.base_url for server in servers]
+            pids = [server.process.pid for server in servers if server.process is not None]
+            print(f"... {len(servers)} exchange process(es) serving at {', '.join(urls)}; "
+                  "agents spread over them round robin", flush=True)
+            phases, types = asyncio.run(load(urls, pids, sites, args, deadline))
+            exited = [(server.log_path, server.process.poll()) for server in servers
+                      if server.process is not None and server.process.poll() is not None]
+        for log_path, code in exited:
+            print(f"!!! an exchange exited during the run (code {code}); its log ends:\n"
                   f"{log_path.read_text(errors='replace')[-2000:]}", flush=True)
         acked = [key for p in phases for key in p.acked]
-        readonly = f"sqlite:///file:{db_path}?mode=ro&uri=true"
-        stored = check_stored(readonly, acked, types, args.hours)
+        readable = (f"sqlite:///file:{db_url.removeprefix('sqlite:///')}?mode=ro&uri=true"
+                    if args.backend == "sqlite" else db_url)
+        stored = check_stored(readable, acked, types, args.hours)
     return {
         "cpu_count": os.cpu_count(), "machine": platform.machine(),
         "python": platform.python_version(), "agents": args.agents, "reports": args.reports,
-        "hours": args.hours, "gpu_types_per_report": n_types,
-        "sites": [s.site_id for s in sites],
+        "hours": args.hours, "gpu_types_per_report": n_types, "backend": args.backend,
+        "processes": args.processes, "sites": [s.site_id for s in sites],
         "phases": [p.figures() for p in phases if p.name != "warm-up"],
         "warm_up_reports": sum(len(p.acked) for p in phases if p.name == "warm-up"),
         "ratios": ratios(phases), "stored_check": stored,
         "target": {"reports_per_s": TARGET_REPORTS_PER_S, "p99_ms": TARGET_P99_MS},
-        "server_exited_during_run": exited,
+        "servers_exited_during_run": [code for _, code in exited],
     }
 
 
@@ -515,7 +551,16 @@ def main() -> None:
                         help="time budget for the whole run; a phase still running then is "
                              "stopped and reported as cut short (default 300)")
     parser.add_argument("--json", type=Path, default=None, help="also write all figures here")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="the exchange's database (default sqlite; postgresql needs a "
+                             "server, see tests/databases.py)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="exchange processes sharing the database (default 1)")
     args = parser.parse_args()
+    if not 1 <= args.processes <= 8:
+        parser.error("--processes must be 1..8")
+    if args.processes > 1 and args.backend == "sqlite":
+        print("note: several processes on one SQLite file share its one write lock")
     if not 1 <= args.agents <= 1000:
         parser.error("--agents must be 1..1000")
     if args.reports < 1 or args.agents * args.reports > MAX_REQUESTS:
@@ -531,7 +576,8 @@ def main() -> None:
 
     print(f"bench_exchange: {os.cpu_count()} CPUs ({platform.machine()}, Python "
           f"{platform.python_version()}); {args.agents} agents x {args.reports} reports of "
-          f"{args.hours} h; load generator and exchange share this machine")
+          f"{args.hours} h into {args.processes} exchange process(es) on {args.backend}; "
+          "load generator and exchange share this machine")
     print("All figures are from one run on a shared machine: read ratios, not single ms.")
     try:
         figures = run(args)
@@ -539,6 +585,8 @@ def main() -> None:
         print("\ninterrupted: the exchange was stopped and the temporary folder removed",
               file=sys.stderr)
         raise SystemExit(130) from None
+    if figures is None:
+        return
     report(figures)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
