@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml
 # summarise it, clear and price it (against both baselines), re-check the clearing and its
 # payments independently, post it to a fresh ledger database and write the settlement
 # reports. Then the whole system (gridbridge demo): an exchange, one agent per site, the bids
-# through the API, a round cleared and trued up by metering; it keeps serving until Ctrl-C.
+# through the API, a round cleared and trued up by metering; it keeps the exchange and the
+# Streamlit app serving until Ctrl-C.
 demo: setup
 	$(BIN)/gridbridge market make --dataset datasets/bridge-2023 --week 2023-W27 --bids 500 --seed 1 --out $(DEMO)/market-2023-W27
 	diff -r -q $(DEMO)/market-2023-W27 datasets/bridge-2023/market-2023-W27 && echo "demo market is identical to the shipped bundle"

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from gridbridge import __version__
 from gridbridge.cli import agent, clearing, data, demo, exchange, ledger, market, report, settle
+from gridbridge.cli.app import app_command
 from gridbridge.errors import GridBridgeError
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.command("frontier")(clearing.frontier_command)
 app.command("report")(report.report_command)
 app.command("trueup")(settle.trueup_command)
 app.command("demo")(demo.demo_command)
+app.command("app")(app_command)
 
 
 @app.command()

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from gridbridge.cli.output import comparison_table, make_console, net_positions_table
+from gridbridge.demo.processes import AppProcess
 from gridbridge.demo.run import Demo, DemoOptions, DemoResult, member_positions
 from gridbridge.errors import DemoError
 
@@ -70,11 +71,16 @@ def demo_command(
     dataset: Annotated[Path, typer.Option(
         "--dataset", help="The dataset the exchange's registry and the agents' replayed "
                           "grid data come from.")] = DemoOptions.dataset,
+    app_port: Annotated[int, typer.Option(
+        "--app-port", min=0, max=65535, help="The app's port on 127.0.0.1 while serving (0: "
+                                            "a free one).")] = 8501,
+    no_app: Annotated[bool, typer.Option(
+        "--no-app", help="Serve the exchange without the app.")] = False,
 ) -> None:
     """Run the whole system locally: an exchange on a fresh SQLite file, one agent per
     site replaying the bundled 2023 data, the bundled bids through the API, a round cleared
-    by the exchange and trued up by the agents' metering; then keep the exchange serving
-    (Ctrl-C stops it) unless --no-serve."""
+    by the exchange and trued up by the agents' metering; then keep the exchange and the app
+    serving (Ctrl-C stops them) unless --no-serve."""
     options = DemoOptions(dataset=dataset, bundle=bundle, folder=folder, port=port,
                           time_limit_s=time_limit)
     with Demo(options, say=console.print) as demo:
@@ -82,12 +88,25 @@ def demo_command(
         _print(result)
         if no_serve:
             return
-        console.print(f"the exchange keeps serving at {result.url} (API /v1, OpenAPI "
-                      f"/openapi.json; tokens in {demo.layout.tokens}); Ctrl-C stops it")
-        _serve_until_stopped(demo)
+        app = None
+        if not no_app:
+            app = AppProcess(result.url, demo.token("admin"),
+                             demo.layout.folder / "app.log", port=app_port)
+            app.start()
+        try:
+            console.print(f"the exchange keeps serving at {result.url} (API /v1, OpenAPI "
+                          f"/openapi.json; tokens in {demo.layout.tokens})")
+            if app is not None:
+                console.print(f"the app is on {app.url} (as the admin; for another role: "
+                              "gridbridge app --exchange URL --token TOKEN from tokens.json)")
+            console.print("Ctrl-C stops it all")
+            _serve_until_stopped(demo, app)
+        finally:
+            if app is not None:
+                app.stop()
 
 
-def _serve_until_stopped(demo: Demo) -> None:
+def _serve_until_stopped(demo: Demo, app: AppProcess | None) -> None:
     """Wait until Ctrl-C or SIGTERM (or the exchange exits), then stop it. The handlers are
     set here, not left to Python's default, because a process started in the background
     inherits SIGINT ignored."""
@@ -98,11 +117,13 @@ def _serve_until_stopped(demo: Demo) -> None:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while demo.exchange.running() and not stop.wait(0.5):
+        while (demo.exchange.running() and (app is None or app.running())
+               and not stop.wait(0.5)):
             pass
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if not stop.is_set():
-        raise DemoError(f"the exchange exited on its own; see {demo.layout.server_log}")
-    console.print("stopping the exchange ...")
+        raise DemoError(f"the exchange or the app exited on its own; see "
+                        f"{demo.layout.server_log} and {demo.layout.folder / 'app.log'}")
+    console.print("stopping the app and the exchange ...")

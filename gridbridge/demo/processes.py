@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import httpx
 
+from gridbridge.appdata.config import AppConfig
+from gridbridge.appdata.launch import HEALTH_PATH, streamlit_command
 from gridbridge.errors import DemoError, InputError
 
-__all__ = ["AgentRun", "ExchangeProcess", "free_port", "run_agents"]
+__all__ = ["AgentRun", "AppProcess", "ExchangeProcess", "free_port", "run_agents"]
 
 #: Lines of a log quoted in an error.
 _TAIL_LINES = 15
@@ -34,6 +37,18 @@ def _tail(path: Path) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(lines[-_TAIL_LINES:])
+
+
+def _stop(process: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+    """SIGTERM ``process`` (if it still runs), SIGKILL if it lingers ``timeout_s`` s."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout_s)
 
 
 def _gridbridge(*args: str) -> list[str]:
@@ -96,15 +111,7 @@ class ExchangeProcess:
     def stop(self, timeout_s: float = 15.0) -> None:
         """SIGTERM (uvicorn finishes its requests and stops the worker), SIGKILL if it has
         not exited after ``timeout_s`` seconds."""
-        if not self.running():
-            return
-        assert self.process is not None
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=timeout_s)
+        _stop(self.process, timeout_s)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no flush (what the exchange committed must survive)."""
@@ -116,6 +123,52 @@ class ExchangeProcess:
         """Block until the process exits; its status."""
         assert self.process is not None
         return self.process.wait()
+
+
+@dataclass
+class AppProcess:
+    """The Streamlit app (``streamlit run apps/gridbridge_app.py``) on 127.0.0.1:``port``
+    against the exchange at ``exchange_url`` with ``token`` (passed in its environment, not
+    on its command line), its output in ``log_path``."""
+
+    exchange_url: str
+    token: str = field(repr=False)
+    log_path: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        """Start it and wait until Streamlit's health check answers 200."""
+        self.port = self.port or free_port()
+        env = {**os.environ, **AppConfig(exchange=self.exchange_url, token=self.token).env()}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(streamlit_command(self.port), env=env,
+                                            stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise DemoError(f"the app exited with status {self.process.returncode}; its "
+                                f"log {self.log_path} ends:\n{_tail(self.log_path)}")
+            try:
+                if httpx.get(self.url + HEALTH_PATH, timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise DemoError(f"the app did not answer in {timeout_s:g} s; its log {self.log_path} "
+                        f"ends:\n{_tail(self.log_path)}")
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM, SIGKILL if it has not exited after ``timeout_s`` seconds."""
+        _stop(self.process, timeout_s)
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,10 @@ class Demo:
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
+    def token(self, who: str) -> str:
+        """The bearer token of role label ``who`` (``admin``, ``member:KR`` ...)."""
+        return self._tokens[who]
+
     def stop(self) -> None:
         """Stop the exchange (and close the client)."""
         if self._client is not None:

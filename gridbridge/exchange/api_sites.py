@@ -3,6 +3,7 @@
 =======  ================================  ======================  =========================
 method   path                              who may call            answers
 =======  ================================  ======================  =========================
+GET      /v1/whoami                        any valid token         200 WhoAmIOut
 GET      /v1/registry                      any valid token         200 RegistryOut
 PUT      /v1/sites/{site_id}/asks          site:{site_id}, admin   200 SiteOut; 404; 422
 POST     /v1/sites/{site_id}/telemetry     site:{site_id}          201 Ack stored, 200 Ack
@@ -27,6 +28,7 @@ from gridbridge.exchange.contract import (
     RegistryOut,
     SiteOut,
     TelemetryReport,
+    WhoAmIOut,
 )
 from gridbridge.exchange.metering import store_metering
 from gridbridge.exchange.registry import read_registry, set_asks
@@ -46,6 +48,13 @@ def _store(request: Request) -> ExchangeStore:
 
 
 Store = Annotated[ExchangeStore, Depends(_store)]
+
+
+@router.get("/whoami", responses=_REFUSALS)
+def get_whoami(who: Annotated[Principal, Depends(Access("any"))]) -> WhoAmIOut:
+    """Whom the token speaks for: its id, role and subject (site id, member code, or none),
+    so a client (the app) can show what this role may see without probing."""
+    return WhoAmIOut(token_id=who.token_id, role=who.role, subject=who.subject)
 
 
 @router.get("/registry", responses=_REFUSALS)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -61,6 +61,9 @@ NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False), AfterValidator(
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:@-]{1,100}$")]
 GpuType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,40}$")]
 Signal = Literal["direct", "lifecycle"]
+# pydantic publishes a dict keyed by GpuType as patternProperties alone, which in JSON Schema
+# lets any other key through; the exchange refuses those (422), so the schema says so too.
+_ONLY_GPU_TYPE_KEYS: dict[str, Any] = {"additionalProperties": False}
 
 
 class _Body(BaseModel):
@@ -74,7 +77,8 @@ class TelemetryHour(_Body):
 
     hour_utc: UtcHour
     gpus_free: dict[GpuType, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
-        max_length=MAX_TYPES, description="free whole GPUs by GPU type for this hour")
+        max_length=MAX_TYPES, description="free whole GPUs by GPU type for this hour",
+        json_schema_extra=_ONLY_GPU_TYPE_KEYS)
     carbon_g_per_kwh: NonNegative = Field(description="grid carbon intensity, gCO2eq/kWh")
     price_eur_per_mwh: Finite = Field(description="zone's wholesale price, EUR/MWh")
 
@@ -191,7 +195,8 @@ class AsksIn(_Body):
     """``PUT /v1/sites/{site_id}/asks``: the site's ask per GPU type it pools, EUR per
     GPU-hour on top of energy (>= 0); types not named keep their ask."""
 
-    asks: dict[GpuType, NonNegative] = Field(min_length=1, max_length=MAX_TYPES)
+    asks: dict[GpuType, NonNegative] = Field(min_length=1, max_length=MAX_TYPES,
+                                             json_schema_extra=_ONLY_GPU_TYPE_KEYS)
 
 
 def _check_window(start: datetime, end: datetime, prefix: str) -> None:
@@ -258,6 +263,15 @@ class HealthOut(_Out):
     """``GET /healthz``."""
 
     status: Literal["ok"]
+
+
+class WhoAmIOut(_Out):
+    """``GET /v1/whoami``: the caller's token id, role and subject (the site id of a site
+    token, the member code of a member token, else none)."""
+
+    token_id: str
+    role: Literal["site", "member", "planner", "treasurer", "admin"]
+    subject: str | None
 
 
 class MemberOut(_Out):
@@ -457,4 +471,5 @@ __all__ = [
     "SiteOut",
     "TelemetryHour",
     "TelemetryReport",
+    "WhoAmIOut",
 ]

@@ -78,7 +78,8 @@ def test_the_demo_keeps_serving_until_ctrl_c(tmp_path: Path) -> None:
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stderr
     process = subprocess.Popen(
-        _demo("--out", str(tmp_path / "demo"), "--time-limit", "2", "--bundle", str(bundle)),
+        _demo("--out", str(tmp_path / "demo"), "--time-limit", "2", "--bundle", str(bundle),
+              "--app-port", "0"),
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert process.stdout is not None
@@ -86,22 +87,26 @@ def test_the_demo_keeps_serving_until_ctrl_c(tmp_path: Path) -> None:
         deadline = time.monotonic() + DEMO_TIMEOUT_S
         for line in process.stdout:
             lines.append(line)
-            if "Ctrl-C stops it" in line or time.monotonic() > deadline:
+            if "Ctrl-C stops it all" in line or time.monotonic() > deadline:
                 break
         text = "".join(lines)
         serving = re.search(r"keeps serving at (http://127\.0\.0\.1:\d+)", text)
         assert serving, text
         assert "30 sealed bids" in text and "round settled" in text
+        app = re.search(r"the app is on (http://127\.0\.0\.1:\d+)", text)
+        assert app, text
         assert httpx.get(f"{serving[1]}/healthz", timeout=5).status_code == 200
+        assert httpx.get(f"{app[1]}/_stcore/health", timeout=5).status_code == 200
         process.send_signal(signal.SIGINT)
-        rest = process.communicate(timeout=30)[0]
+        rest = process.communicate(timeout=45)[0]
         assert process.returncode == 0, text + rest
-        assert "stopping the exchange" in rest
-        try:
-            httpx.get(f"{serving[1]}/healthz", timeout=2)
-            raise AssertionError("the exchange still answers after Ctrl-C")
-        except httpx.TransportError:
-            pass
+        assert "stopping the app and the exchange" in rest
+        for url in (f"{serving[1]}/healthz", f"{app[1]}/_stcore/health"):
+            try:
+                httpx.get(url, timeout=2)
+                raise AssertionError(f"{url} still answers after Ctrl-C")
+            except httpx.TransportError:
+                pass
     finally:
         if process.poll() is None:
             process.kill()

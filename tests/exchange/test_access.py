@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from gridbridge.exchange import schema as t
 from tests.conftest import run_cli
 from tests.exchange.conftest import Exchange
-from tests.exchange.server import SITE, bid_body, query, round_body, telemetry
+from tests.exchange.server import SITE, TOKENS, bid_body, query, round_body, telemetry
 
 CALLERS = ("anonymous", "revoked", "site", "other_site", "member_kr", "member_de", "planner",
            "treasurer", "admin")
@@ -35,6 +35,7 @@ MATRIX: list[Row] = [
     ("GET", "/metrics", None, {}, 200),
     ("GET", "/openapi.json", None, {}, 200),
     ("GET", "/v1/registry", None, NO_TOKEN, 200),
+    ("GET", "/v1/whoami", None, NO_TOKEN, 200),
     ("PUT", f"/v1/sites/{SITE}/asks", lambda: {"asks": {"H100": 1.2}},
      {**NO_TOKEN, "site": 200, "admin": 200}, 403),
     ("POST", f"/v1/sites/{SITE}/telemetry", lambda: telemetry(_unique("matrix")),
@@ -106,6 +107,13 @@ def test_access_matrix(exchange: Exchange, kr_bids: str, row: Row) -> None:
         if answer.status_code in (401, 403, 404):
             assert "fix" in answer.json()["detail"] or "sealed" in answer.json()["detail"]
     assert seen == {c: expected.get(c, default) for c in CALLERS}
+
+
+def test_whoami_names_each_tokens_role_and_subject(exchange: Exchange) -> None:
+    for name, (role, subject) in TOKENS.items():
+        found = exchange.client(name).get("/v1/whoami").json()
+        assert (found["role"], found["subject"]) == (role, subject), name
+        assert found["token_id"].startswith("tok_")
 
 
 def test_every_v1_operation_is_in_the_matrix_and_states_its_roles(exchange: Exchange) -> None:
