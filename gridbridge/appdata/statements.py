@@ -9,13 +9,11 @@ what the payer paid (EUR, positive).
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import polars as pl
 
 from gridbridge.exchange.reports import MEMBER_TABLES, split_name
-from gridbridge.reports import REPORT_TABLES, WORKBOOK, write_reports
+from gridbridge.reports import REPORT_TABLES, WORKBOOK
+from gridbridge.reports import report_bytes as write_report_bytes
 
 __all__ = ["MEMBER_TABLES", "cross_border_cells", "file_names", "report_bytes"]
 
@@ -32,10 +30,7 @@ def report_bytes(tables: dict[str, pl.DataFrame], name: str) -> bytes:
     writes it from ``tables``; :class:`~gridbridge.errors.NotFoundError` for another
     name."""
     table, fmt = split_name(name)
-    chosen = tables if table is None else {table: tables[table]}
-    with tempfile.TemporaryDirectory(prefix="gridbridge-app-report-") as folder:
-        [path] = write_reports(chosen, Path(folder), fmt)
-        return path.read_bytes()
+    return write_report_bytes(tables if table is None else {table: tables[table]}, fmt)
 
 
 def cross_border_cells(cross_border: pl.DataFrame) -> pl.DataFrame:

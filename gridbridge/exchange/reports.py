@@ -12,9 +12,6 @@ stored state and equal to what ``gridbridge report`` writes for the same inputs.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import orjson
 import polars as pl
 import sqlalchemy as sa
@@ -32,8 +29,8 @@ from gridbridge.reports import (
     REPORT_TABLES,
     WORKBOOK,
     build_reports_from,
+    report_bytes,
     round_from_tables,
-    write_reports,
 )
 from gridbridge.settlement.trueup import RECORD_SCHEMA
 
@@ -105,6 +102,4 @@ def report_file(store: ExchangeStore, round_id: str, name: str,
     tables = round_tables(store, round_id, names)
     if member is not None:
         tables = {n: f.filter(pl.col("member") == member) for n, f in tables.items()}
-    with tempfile.TemporaryDirectory(prefix="gridbridge-report-") as folder:
-        [path] = write_reports(tables, Path(folder), fmt)
-        return path.read_bytes(), MEDIA_TYPES[fmt]
+    return report_bytes(tables, fmt), MEDIA_TYPES[fmt]

@@ -9,8 +9,8 @@ the cent with the ledger; see :mod:`gridbridge.reports.build` for each table's c
 
 from gridbridge.reports.build import REPORT_TABLES, build_reports, build_reports_from
 from gridbridge.reports.inputs import RoundInputs, load_round, read_round_id, round_from_tables
-from gridbridge.reports.write import FORMATS, WORKBOOK, write_reports
+from gridbridge.reports.write import FORMATS, WORKBOOK, report_bytes, write_reports
 
 __all__ = ["FORMATS", "REPORT_TABLES", "WORKBOOK", "RoundInputs", "build_reports",
-           "build_reports_from", "load_round", "read_round_id", "round_from_tables",
+           "build_reports_from", "load_round", "read_round_id", "report_bytes", "round_from_tables",
            "write_reports"]

@@ -15,6 +15,7 @@ same from run to run. Every file goes to a temporary sibling and is renamed into
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, get_args
@@ -25,7 +26,7 @@ import xlsxwriter
 from gridbridge.errors import InputError
 from gridbridge.tables import replace_file, write_csv
 
-__all__ = ["FORMATS", "WORKBOOK", "ReportFormat", "write_reports"]
+__all__ = ["FORMATS", "WORKBOOK", "ReportFormat", "report_bytes", "write_reports"]
 
 ReportFormat = Literal["csv", "parquet", "xlsx"]
 FORMATS: tuple[str, ...] = get_args(ReportFormat)
@@ -126,3 +127,15 @@ def write_reports(tables: dict[str, pl.DataFrame], out_dir: Path,
                 tmp, compression="zstd", compression_level=3, statistics=True))
         paths.append(path)
     return paths
+
+
+def report_bytes(tables: dict[str, pl.DataFrame], fmt: ReportFormat | str) -> bytes:
+    """The bytes of the one file :func:`write_reports` writes for ``tables`` as ``fmt`` (one
+    table as csv or parquet, or every table as the workbook): what a download serves, the
+    same bytes ``gridbridge report`` writes."""
+    with tempfile.TemporaryDirectory(prefix="gridbridge-report-") as folder:
+        paths = write_reports(tables, Path(folder), fmt)
+        if len(paths) != 1:
+            raise InputError(f"{len(paths)} files for one download — fix: ask for one table "
+                             "as csv or parquet, or the xlsx workbook")
+        return paths[0].read_bytes()
