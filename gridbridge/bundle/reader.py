@@ -107,13 +107,16 @@ def read_config(folder: Path) -> tuple[dict[str, object] | None, list[Problem]]:
         return None, [unreadable(CONFIG_FILE, exc)]
     try:
         return tomllib.loads(data.decode("utf-8")), []
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # tomllib recurses once per nesting level: arrays nested ~1000 deep exhaust the stack.
+        why = "arrays or tables nested too deeply" if isinstance(exc, RecursionError) else (
+            _first_line(exc))
         return None, [
             Problem(
                 CONFIG_FILE,
                 None,
                 None,
-                f"is not valid TOML: {_first_line(exc)}",
+                f"is not valid TOML: {why}",
                 'write key = value lines, strings in double quotes, e.g. carbon_signal = "direct"',
             )
         ]

@@ -28,9 +28,11 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridbridge import __version__
 from gridbridge.errors import (
@@ -58,6 +60,8 @@ __all__ = ["MAX_BODY_BYTES", "OrjsonResponse", "create_app"]
 MAX_BODY_BYTES = 2 * 2**20
 # Characters of a refused text value repeated in a 422.
 _ECHO_CHARS = 200
+# The integers orjson writes.
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 
 
 class OrjsonResponse(JSONResponse):
@@ -73,8 +77,11 @@ def _detail(status: int, exc: Exception) -> OrjsonResponse:
 
 def _echo(value: Any) -> Any:
     """What a 422 repeats of the refused input: scalars only (a refused object can be the
-    whole body), long text cut, NaN and infinity as text (JSON cannot hold them)."""
+    whole body), long text cut, NaN, infinity and integers beyond 64 bits as text (JSON
+    cannot hold the first two; orjson refuses the last)."""
     if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, int) and not _INT64_MIN <= value <= _UINT64_MAX:
         return str(value)
     if isinstance(value, str) and len(value) > _ECHO_CHARS:
         return value[:_ECHO_CHARS] + "..."
@@ -111,7 +118,23 @@ def _install_error_answers(app: FastAPI) -> None:
     async def unavailable(_request: Request, exc: Exception) -> OrjsonResponse:
         return _detail(503, exc)
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # FastAPI answers an undocumented 400 "There was an error parsing the body" when the
+        # JSON cannot even be decoded (bytes that are not UTF-8, nesting deeper than the
+        # parser's recursion limit). That is malformed JSON like any other: answer its 422.
+        assert isinstance(exc, StarletteHTTPException)
+        cause = exc.__cause__
+        if exc.status_code == 400 and cause is not None:
+            why = {UnicodeDecodeError: "it is not UTF-8 text",
+                   RecursionError: "it is nested too deeply"}.get(type(cause), type(cause).__name__)
+            return OrjsonResponse({"detail": [{
+                "type": "json_invalid", "loc": ["body"],
+                "msg": f"the body cannot be read as JSON: {why} — fix: send UTF-8 JSON"}]},
+                status_code=422)
+        return await http_exception_handler(request, exc)
+
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     # Starlette picks the handler of the most specific class in the exception's MRO.
     app.add_exception_handler(FieldError, field_error)
     app.add_exception_handler(NotFoundError, not_found)

@@ -11,7 +11,9 @@ Validation rules every model applies (each failure is a 422 naming the field):
 * numbers must be finite (no NaN or infinity) and GPU counts, intensities and energy >= 0;
   prices may be negative (Germany had 301 negative hours in 2023);
 * identifiers (report ids, bid ids) are 1-100 printable characters without spaces;
-* lists are bounded (``MAX_HOURS`` hours per report), so no body is unbounded.
+* lists are bounded (``MAX_HOURS`` hours per report), so no body is unbounded;
+* metered energy and intensity are bounded (``MAX_METERED_KWH``, ``MAX_INTENSITY_G_PER_KWH``),
+  so every true-up is an amount the ledger's integer cents can hold.
 
 Who may call what is stated per endpoint in :mod:`gridbridge.exchange.app`.
 """
@@ -58,6 +60,16 @@ UtcHour = Annotated[datetime, AfterValidator(_utc_hour)]
 Finite = Annotated[float, AfterValidator(_finite)]
 # allow_inf_nan=False: NaN is refused as "not finite", not as "not >= 0".
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False), AfterValidator(_finite)]
+#: The most facility energy one placement may meter in one hour (kWh): 10 GWh, over 20 times
+#: the largest placement a bid can ask for (100,000 GPUs x 1.3 kW x PUE 3 = 0.4 GWh). Bounded
+#: so that every true-up is an amount the ledger's integer cents can hold.
+MAX_METERED_KWH = 1e7
+#: The highest carbon intensity a meter may report (gCO2eq/kWh): ten times a lignite plant's.
+MAX_INTENSITY_G_PER_KWH = 1e4
+MeteredKwh = Annotated[float, Field(ge=0, le=MAX_METERED_KWH, allow_inf_nan=False),
+                       AfterValidator(_finite)]
+MeteredIntensity = Annotated[float, Field(ge=0, le=MAX_INTENSITY_G_PER_KWH, allow_inf_nan=False),
+                             AfterValidator(_finite)]
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:@-]{1,100}$")]
 GpuType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,40}$")]
 Signal = Literal["direct", "lifecycle"]
@@ -168,8 +180,8 @@ class MeteringRow(_Body):
     bid_id: Ident
     member: Ident | None = None
     hour_utc: UtcHour
-    energy_kwh: NonNegative
-    carbon_g_per_kwh: NonNegative | None = None
+    energy_kwh: MeteredKwh
+    carbon_g_per_kwh: MeteredIntensity | None = None
 
 
 class MeteringReport(_Body):
@@ -442,6 +454,8 @@ class PostingOut(_Out):
 
 __all__ = [
     "MAX_HOURS",
+    "MAX_INTENSITY_G_PER_KWH",
+    "MAX_METERED_KWH",
     "MAX_ROUND_HOURS",
     "MAX_TYPES",
     "Ack",

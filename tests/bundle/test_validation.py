@@ -95,6 +95,12 @@ def test_missing_and_unparsable_market_toml(bundle: Bundle) -> None:
     find(problems_of(bundle.path), "market.toml", None, None, "missing")
 
 
+def test_market_toml_nested_too_deeply_is_a_problem_not_a_crash(bundle: Bundle) -> None:
+    # Found by tests/fuzz: tomllib's RecursionError escaped read_bundle.
+    bundle.set_config("scenario", "[" * 5000 + "]" * 5000)
+    find(problems_of(bundle.path), "market.toml", None, None, "nested too deeply")
+
+
 # ------------------------------------------------------------------------------ columns
 
 

@@ -129,6 +129,9 @@ def test_bids_are_frozen_once_the_round_is_not_open(exchange: Exchange, round_id
 
 BAD_BIDS: list[tuple[str, dict[str, Any] | bytes, tuple[str, ...]]] = [
     ("malformed-json", b'{"bid_id": "x", ', ("json_invalid",)),
+    # Found by tests/fuzz: FastAPI answered these two with an undocumented 400.
+    ("not-utf-8", b'{"bid_id": "\xff\xfe"}', ("json_invalid", "not UTF-8")),
+    ("nested-too-deeply", b"[" * 100_000, ("json_invalid", "nested too deeply")),
     ("unknown-gpu-type", {"options": [{"gpu_type": "B200", "hours": 24}]},
      ("options", "B200", "not in the registry")),
     ("unknown-jurisdiction", {"allowed_jurisdictions": ["KR", "FR"]},
@@ -137,6 +140,8 @@ BAD_BIDS: list[tuple[str, dict[str, Any] | bytes, tuple[str, ...]]] = [
     ("gpus-as-text", {"gpus": "many"}, ("gpus", "integer")),
     ("zero-value", {"value_eur": 0}, ("value_eur",)),
     ("nan-value", b"NaN", ("value_eur", "\"input\":\"nan\"")),
+    # Found by tests/fuzz: echoing an integer beyond 64 bits in the 422 was a 500.
+    ("gpus-beyond-64-bits", {"gpus": 10**40}, ("gpus", f'"input":"{10**40}"')),
     ("release-not-on-the-hour", {"release_utc": "2023-07-03T00:15Z"}, ("release_utc",
                                                                        "whole hour")),
     ("deadline-before-release", {"deadline_utc": "2023-07-02T00:00Z"}, ("deadline_utc",)),

@@ -137,6 +137,22 @@ def test_refused_metering_stores_nothing(market_exchange: Exchange, cleared: str
     assert ex.client("treasurer").get(f"/v1/rounds/{cleared}/ledger").json() == lines_before
 
 
+@pytest.mark.parametrize("field", ["energy_kwh", "carbon_g_per_kwh"])
+def test_metering_beyond_any_real_site_is_refused(market_exchange: Exchange, cleared: str,
+                                                  placement: dict[str, Any], metered: str,
+                                                  field: str) -> None:
+    # Found by tests/fuzz: 1e300 kWh (or gCO2/kWh) passed validation, and the true-up's
+    # amounts overflowed the ledger's cents: a 500.
+    ex, site = market_exchange, placement["site_id"]
+    before = _metering_counts(ex)
+    body = _report("x-huge", cleared, placement, 3)
+    body["rows"][0][field] = 1e300
+    answer = ex.client(f"site:{site}").post(f"/v1/sites/{site}/metering", json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"] == ["body", "rows", 0, field]
+    assert _metering_counts(ex) == before
+
+
 def test_reports_download_per_role(market_exchange: Exchange, cleared: str,
                                    placement: dict[str, Any], metered: str) -> None:
     ex = market_exchange
