@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridbridge.errors import InputError, NotFoundError
+from gridbridge.tomltext import parse_toml
 
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -125,7 +126,7 @@ def load_recipe(path: Path) -> Recipe:
             f"recipe {path} does not exist; pass --recipe datasets/bridge-2023.toml"
         )
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = parse_toml(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"recipe {path} is not valid TOML: {exc}") from None
     for key in ("year", "fx_per_eur", "zones", "members", "gpus", "sites"):

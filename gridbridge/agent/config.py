@@ -31,6 +31,7 @@ from gridbridge.agent.signals import AGENT_SIGNALS, REPORTABLE_SIGNALS, AgentSig
 from gridbridge.agent.tomlkeys import Table, table
 from gridbridge.errors import Problem
 from gridbridge.exchange.contract import MAX_HOURS
+from gridbridge.tomltext import parse_toml
 
 __all__ = ["EXAMPLE", "AgentConfig", "ExchangeSettings", "HttpSettings", "InventorySettings",
            "MeteringSettings", "ProviderSettings", "load_config", "parse_config"]
@@ -402,7 +403,7 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> AgentConfig
                                "— fix: pass --config with the path of site.toml "
                                "(gridbridge agent example prints one)") from None
     try:
-        data = tomllib.loads(text)
+        data = parse_toml(text)
     except tomllib.TOMLDecodeError as exc:
         raise AgentConfigError(f"{path}: not valid TOML ({exc}) — fix: correct the syntax "
                                "at that line") from None

@@ -29,6 +29,7 @@ from gridbridge.bundle.validate import CONFIG_FILE, check_bundle, order_problems
 from gridbridge.errors import BundleError, Problem
 from gridbridge.tables import read_parquet
 from gridbridge.textcsv import read_csv_text, unreadable
+from gridbridge.tomltext import parse_toml
 from optim.market import SCHEMAS, TABLES, Market
 
 __all__ = ["read_bundle", "read_bundle_with_warnings", "read_config", "read_table"]
@@ -106,17 +107,14 @@ def read_config(folder: Path) -> tuple[dict[str, object] | None, list[Problem]]:
     except OSError as exc:
         return None, [unreadable(CONFIG_FILE, exc)]
     try:
-        return tomllib.loads(data.decode("utf-8")), []
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        # tomllib recurses once per nesting level: arrays nested ~1000 deep exhaust the stack.
-        why = "arrays or tables nested too deeply" if isinstance(exc, RecursionError) else (
-            _first_line(exc))
+        return parse_toml(data.decode("utf-8")), []
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         return None, [
             Problem(
                 CONFIG_FILE,
                 None,
                 None,
-                f"is not valid TOML: {why}",
+                f"is not valid TOML: {_first_line(exc)}",
                 'write key = value lines, strings in double quotes, e.g. carbon_signal = "direct"',
             )
         ]

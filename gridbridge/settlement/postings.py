@@ -30,7 +30,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 
 import polars as pl
@@ -47,8 +47,14 @@ CHARGES = (("energy", "energy_cost_eur"), ("ask", "ask_eur"), ("capacity", "capa
 def cents(eur: float) -> int:
     """EUR to integer cents by the ledger's one rounding rule: the figure to 1/10,000 EUR
     (as the clearing writes it), then to the cent half-to-even."""
-    return int(Decimal(f"{eur:.4f}").quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
-               * 100)
+    try:
+        return int(Decimal(f"{eur:.4f}").quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+                   * 100)
+    except (InvalidOperation, ValueError, OverflowError):
+        # NaN, infinity, or more digits than the 28 a Decimal holds (about 1e24 EUR).
+        raise LedgerError(f"{eur!r} EUR cannot be posted: a ledger line is a finite amount "
+                          "below 1e24 EUR — fix: check the figures the amount came from "
+                          "(prices, metering, values)") from None
 
 
 def hour_stamp(t: datetime) -> str:

@@ -35,6 +35,7 @@ from pathlib import Path
 from gridbridge.agent.errors import InventoryUnavailable
 from gridbridge.agent.inventory import GpuCounts, InventoryReading
 from gridbridge.hours import HourParseError, parse_hour
+from gridbridge.tomltext import parse_toml
 
 __all__ = ["GPU_TYPE_PATTERN", "StaticInventory", "read_static_file"]
 
@@ -66,7 +67,7 @@ def _hour(text: object, where: str) -> datetime:
 
 def _read_toml(path: Path) -> tuple[GpuCounts, dict[datetime, GpuCounts]]:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = parse_toml(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise InventoryUnavailable(f"{path}: not valid TOML ({exc})") from None
     unknown = set(data) - {"gpus", "hours"}
