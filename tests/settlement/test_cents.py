@@ -18,5 +18,5 @@ def test_cents_round_half_to_even_from_the_ten_thousandth(eur: float, expected: 
 
 @pytest.mark.parametrize("eur", [math.nan, math.inf, -math.inf, 1e300, -1e30])
 def test_amounts_the_ledger_cannot_hold_are_a_ledger_error(eur: float) -> None:
-    with pytest.raises(LedgerError, match="cannot be posted.*fix"):
+    with pytest.raises(LedgerError, match=r"cannot be posted.*fix"):
         cents(eur)
