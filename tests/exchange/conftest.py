@@ -104,12 +104,8 @@ def market_serving(url: str, folder: Path, args: tuple[str, ...] = ()) -> Iterat
     """A server on the fresh database ``url`` (its log in ``folder``) with a token per site,
     every site having reported the window's 48 hours from the bundled W27 market (direct
     intensities)."""
-    tokens = init_exchange(url)
     sites = pl.read_csv(W27 / "sites.csv")
-    with ExchangeStore.open(url) as store:
-        for site_id in sites["site_id"]:
-            tokens[f"site:{site_id}"] = create_token(store, "site", site_id,
-                                                     datetime.now(UTC))[1]
+    tokens = init_exchange(url, sites["site_id"])
     with serving(url, folder, tokens, args) as running:
         _report_every_site(running, sites)
         yield running

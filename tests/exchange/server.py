@@ -4,6 +4,7 @@ valid bodies, and row counts read straight from the database."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,14 +46,18 @@ TOKENS: dict[str, tuple[str, str | None]] = {
 }
 
 
-def init_exchange(url: str) -> dict[str, str]:
+def init_exchange(url: str, sites: Iterable[str] = ()) -> dict[str, str]:
     """Create the exchange in ``url``, load datasets/bridge-2023, and create one token per
-    :data:`TOKENS` entry; return the tokens by name."""
+    :data:`TOKENS` entry and one ``site:<site_id>`` token per site of ``sites``; return the
+    tokens by name."""
     now = datetime.now(UTC)
     with ExchangeStore.open(url, create=True) as store:
         load_registry(store, read_registry_folder(BRIDGE_2023))
-        return {name: create_token(store, role, subject, now)[1]
-                for name, (role, subject) in TOKENS.items()}
+        tokens = {name: create_token(store, role, subject, now)[1]
+                  for name, (role, subject) in TOKENS.items()}
+        for site_id in sites:
+            tokens[f"site:{site_id}"] = create_token(store, "site", site_id, now)[1]
+        return tokens
 
 
 class Server(ExchangeProcess):

@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,6 @@ import sqlalchemy as sa
 
 from gridbridge.agent.spool import Spool
 from gridbridge.exchange import schema as t
-from gridbridge.exchange.storage import ExchangeStore
-from gridbridge.exchange.tokens import create_token
 from tests.conftest import BRIDGE_2023, REPO_ROOT
 from tests.databases import Databases
 from tests.exchange.conftest import WINDOW, Exchange, _bid, _open, _wait_until_done, serving
@@ -100,11 +98,7 @@ def agent_exchange(tmp_path_factory: pytest.TempPathFactory,
     """A server on a fresh database with a token per site of :data:`SITES`."""
     folder = tmp_path_factory.mktemp("agent-e2e")
     url = databases.fresh("agents")
-    tokens = init_exchange(url)
-    with ExchangeStore.open(url) as store:
-        for site_id in SITES:
-            tokens[f"site:{site_id}"] = create_token(store, "site", site_id,
-                                                     datetime.now(UTC))[1]
+    tokens = init_exchange(url, SITES)
     with serving(url, folder, tokens) as running:
         yield running
 

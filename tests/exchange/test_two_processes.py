@@ -9,7 +9,6 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -17,8 +16,6 @@ import pytest
 import sqlalchemy as sa
 
 from gridbridge.exchange import schema as t
-from gridbridge.exchange.storage import ExchangeStore
-from gridbridge.exchange.tokens import create_token
 from gridbridge.ledger.store import ledger_postings
 from tests.conftest import W27
 from tests.databases import Databases
@@ -44,11 +41,7 @@ class Pair:
 @pytest.fixture
 def pair(tmp_path: Path, databases: Databases) -> Iterator[Pair]:
     url = databases.fresh("pair")
-    tokens = init_exchange(url)
-    with ExchangeStore.open(url) as store:
-        for site_id in pl.read_csv(W27 / "sites.csv")["site_id"]:
-            tokens[f"site:{site_id}"] = create_token(store, "site", site_id,
-                                                     datetime.now(UTC))[1]
+    tokens = init_exchange(url, pl.read_csv(W27 / "sites.csv")["site_id"])
     args = ("--clearing-lease", str(LEASE_S))
     servers = [Server(url, tmp_path / f"server-{n}.log", args=args).start() for n in "ab"]
     a, b = (Exchange(server, url, tokens) for server in servers)
