@@ -75,8 +75,11 @@ def _terminate_connections(url: str) -> int:
     try:
         with engine.connect() as conn:
             return len(conn.execute(sa.text(
+                # Only client connections: autovacuum workers on the database belong to
+                # the bootstrap superuser, which the tests' role may not terminate.
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"),
+                "WHERE datname = :name AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend' AND usename = current_user"),
                 {"name": sa.make_url(url).database}).all())
     finally:
         engine.dispose()
