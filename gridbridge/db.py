@@ -59,6 +59,9 @@ ErrorFactory = Callable[[str], GridBridgeError]
 
 # How long a SQLite writer waits for another one to commit before giving up.
 _SQLITE_BUSY_TIMEOUT_S = 30.0
+#: Pooled connections kept open, and how many more may open at a burst (the exchange's
+#: request threads, gridbridge.exchange.app.REQUEST_THREADS, plus its worker threads).
+POOL_SIZE, POOL_OVERFLOW = 24, 8
 # Execution option marking a connection that will write (SQLite begins it IMMEDIATE).
 _WRITE = "gridbridge_write"
 
@@ -123,6 +126,11 @@ def open_engine(url: str, *, what: str, error: ErrorFactory) -> tuple[sa.Engine,
         raise error(f"'{url}' is not a database URL — fix: {URL_FIX}") from None
     shown = parsed.render_as_string(hide_password=True)
     options: dict[str, Any] = {}
+    if parsed.get_backend_name() != "sqlite" or parsed.database not in (None, "", ":memory:"):
+        # As many connections as the threads that use them at once (the server's request
+        # threads, its workers), kept open: a connection closed after each burst and opened
+        # again costs a handshake (or SQLite's pragmas) on every request under load.
+        options["pool_size"], options["max_overflow"] = POOL_SIZE, POOL_OVERFLOW
     if parsed.get_backend_name() == "sqlite":
         if "timeout" not in parsed.query:
             options["connect_args"] = {"timeout": _SQLITE_BUSY_TIMEOUT_S}

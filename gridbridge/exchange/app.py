@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
@@ -43,6 +44,7 @@ from gridbridge.errors import (
     NotFoundError,
 )
 from gridbridge.exchange import api_outlook, api_results, api_rounds, api_sites
+from gridbridge.exchange.audit import AuditWriter
 from gridbridge.exchange.auth import unguarded_paths
 from gridbridge.exchange.clock import Clock, system_clock
 from gridbridge.exchange.contract import ErrorOut, HealthOut
@@ -53,11 +55,14 @@ from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.worker import DEFAULT_TIME_LIMIT_S, ClearingWorker
 from gridbridge.ledger.store import Ledger
 
-__all__ = ["MAX_BODY_BYTES", "OrjsonResponse", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "REQUEST_THREADS", "OrjsonResponse", "create_app"]
 
 #: Largest request body accepted (2 MiB): a 31-day telemetry report with 16 GPU types is
 #: about 0.3 MiB.
 MAX_BODY_BYTES = 2 * 2**20
+#: Threads that run requests' database work at once (anyio's default is 40); at most the
+#: pooled connections (gridbridge.db.POOL_SIZE), so none waits for a connection.
+REQUEST_THREADS = 20
 # Characters of a refused text value repeated in a 422.
 _ECHO_CHARS = 200
 # The integers orjson writes.
@@ -161,9 +166,12 @@ def create_app(db_url: str, *, clock: Clock = system_clock,
     # Creates the ledger's tables in a database initialised before they were added there.
     Ledger.open(db_url).close()
     metrics = Metrics()
+    audit = AuditWriter(store)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Request threads no more than the pooled connections they use (gridbridge.db).
+        to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
         worker = (ClearingWorker(store, clock, metrics, lease_s=lease_s) if clearing_worker
                   else None)
         if worker is not None:
@@ -173,6 +181,7 @@ def create_app(db_url: str, *, clock: Clock = system_clock,
         finally:
             if worker is not None:
                 worker.stop()
+            audit.close()
             store.close()
 
     app = FastAPI(
@@ -210,5 +219,5 @@ def create_app(db_url: str, *, clock: Clock = system_clock,
     # Added innermost first: BodyLimit runs inside RequestContext, so a 413 is audited and
     # carries its request id.
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    app.add_middleware(RequestContext, store=lambda: store, metrics=metrics, clock=clock)
+    app.add_middleware(RequestContext, audit=audit, metrics=metrics, clock=clock)
     return app

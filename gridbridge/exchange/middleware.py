@@ -15,22 +15,20 @@ Outermost first:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import orjson
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridbridge.errors import GridBridgeError
-from gridbridge.exchange.audit import AuditEntry, write_audit
+from gridbridge.exchange.audit import AuditEntry, AuditWriter
 from gridbridge.exchange.auth import PRINCIPAL_KEY
 from gridbridge.exchange.clock import Clock, instant_text
 from gridbridge.exchange.metrics import Metrics
-from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.tokens import Principal
 
 __all__ = ["REQUEST_ID_KEY", "STATE_CHANGING", "BodyLimit", "RequestContext"]
@@ -59,10 +57,10 @@ async def _send_json(send: Send, status: int, body: dict[str, Any],
 class RequestContext:
     """Request id, answer counts and the audit log (see the module doc)."""
 
-    def __init__(self, app: ASGIApp, *, store: Callable[[], ExchangeStore], metrics: Metrics,
+    def __init__(self, app: ASGIApp, *, audit: AuditWriter, metrics: Metrics,
                  clock: Clock) -> None:
         self.app = app
-        self.store = store
+        self.audit = audit
         self.metrics = metrics
         self.clock = clock
 
@@ -110,7 +108,7 @@ class RequestContext:
             subject=principal.subject if principal else None,
             method=scope["method"], path=scope["path"], status=status)
         try:
-            await run_in_threadpool(write_audit, self.store(), entry)
+            await asyncio.wrap_future(self.audit.submit(entry))
         except GridBridgeError:
             # The call's own effect is done (or refused); hiding its answer would make the
             # client retry something that happened. The log keeps what the table lost.

@@ -21,20 +21,20 @@ true-up records (``exchange_trueup_records``). A new table needs no upgrade step
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 
 import sqlalchemy as sa
 
 from gridbridge.db import schema_version_table
+from gridbridge.exchange.forecast import HourForecast, pack
 
 __all__ = [
     "EXCHANGE_SCHEMA_VERSION",
     "UPGRADES",
     "audit",
     "bids",
-    "capacity_forecast",
     "gpu_types",
-    "grid_forecast",
     "members",
     "metadata",
     "metering_reports",
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 #: The exchange's tables as this code writes them; stored in ``schema_version``.
-EXCHANGE_SCHEMA_VERSION = 2
+EXCHANGE_SCHEMA_VERSION = 3
 
 #: Steps from schema version n to n + 1 (alter existing tables), run by ``exchange init``.
 UPGRADES: dict[int, Callable[[sa.Connection], None]] = {}  # filled at the end of the module
@@ -160,36 +160,20 @@ telemetry_reports = sa.Table(
     sa.Column("provider", sa.String(), nullable=False),
     sa.Column("measured_at_utc", sa.String(), nullable=False),
     sa.Column("hours", sa.Integer(), nullable=False),
+    # The span of the report's hours, [first, end) (end = last hour + 1 h), and the hours
+    # themselves as one JSON document (gridbridge.exchange.forecast): a report is one row,
+    # written in one insert, so ingest costs the same for 1 hour or 744. Gate closure reads
+    # the spans to find which reports it needs, then only those documents.
+    sa.Column("first_hour_utc", sa.String(), nullable=False, server_default=sa.text("''")),
+    sa.Column("end_hour_utc", sa.String(), nullable=False, server_default=sa.text("''")),
+    sa.Column("forecast_json", sa.Text(), nullable=False, server_default=sa.text("'{}'")),
     # What makes a re-delivered report a duplicate, inside the inserting transaction.
     sa.UniqueConstraint("site_id", "report_id", name="uq_exchange_telemetry_site_report"),
     # The latest report of a zone (grid data at gate closure).
     sa.Index("ix_exchange_telemetry_zone", "zone", "id"),
-)
-
-capacity_forecast = sa.Table(
-    "exchange_capacity_forecast",
-    metadata,
-    sa.Column("report_pk", _SERIAL, sa.ForeignKey("exchange_telemetry_reports.id"),
-              primary_key=True),
-    sa.Column("gpu_type", sa.String(), primary_key=True),
-    sa.Column("hour_utc", sa.String(), primary_key=True),
-    sa.Column("site_id", sa.String(), nullable=False),
-    sa.Column("gpus_free", sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(["site_id", "gpu_type"],
-                            ["exchange_pools.site_id", "exchange_pools.gpu_type"]),
-)
-
-grid_forecast = sa.Table(
-    "exchange_grid_forecast",
-    metadata,
-    sa.Column("report_pk", _SERIAL, sa.ForeignKey("exchange_telemetry_reports.id"),
-              primary_key=True),
-    sa.Column("hour_utc", sa.String(), primary_key=True),
-    sa.Column("zone", sa.String(), nullable=False),
-    sa.Column("signal", sa.String(), nullable=False),
-    sa.Column("provider", sa.String(), nullable=False),
-    sa.Column("carbon_g_per_kwh", sa.Float(), nullable=False),
-    sa.Column("price_eur_per_mwh", sa.Float(), nullable=False),  # may be negative
+    # The reports that reach into a window, per site (capacity) and per zone (grid).
+    sa.Index("ix_exchange_telemetry_site_end", "site_id", "end_hour_utc"),
+    sa.Index("ix_exchange_telemetry_zone_end", "zone", "end_hour_utc"),
 )
 
 # The carbon signal of each zone's series, fixed by its first report: a primary key, so two
@@ -421,3 +405,45 @@ def _v1_to_v2(conn: sa.Connection) -> None:
 
 
 UPGRADES[1] = _v1_to_v2
+
+
+def _v2_to_v3(conn: sa.Connection) -> None:
+    """v3: a telemetry report's hours move from the per-hour tables of v2
+    (``exchange_capacity_forecast``, ``exchange_grid_forecast``) into its own row."""
+    _add_columns(conn, telemetry_reports, "first_hour_utc", "end_hour_utc", "forecast_json")
+    for index in telemetry_reports.indexes:
+        if index.name in ("ix_exchange_telemetry_site_end", "ix_exchange_telemetry_zone_end"):
+            index.create(conn)
+    ids = list(conn.execute(sa.text("SELECT id FROM exchange_telemetry_reports")).scalars())
+    for start in range(0, len(ids), 500):  # bounded IN lists and memory
+        _move_v2_forecasts(conn, ids[start:start + 500])
+    for name in ("exchange_capacity_forecast", "exchange_grid_forecast"):
+        conn.execute(sa.text(f"DROP TABLE {name}"))
+
+
+def _move_v2_forecasts(conn: sa.Connection, ids: list[int]) -> None:
+    """Pack the v2 per-hour rows of the reports ``ids`` into their report rows."""
+    chosen = {"ids": ids}
+    gpus: dict[tuple[int, str], dict[str, int]] = defaultdict(dict)
+    for pk, gpu_type, hour, free in conn.execute(sa.text(
+            "SELECT report_pk, gpu_type, hour_utc, gpus_free FROM exchange_capacity_forecast "
+            "WHERE report_pk IN :ids").bindparams(sa.bindparam("ids", expanding=True)), chosen):
+        gpus[(pk, hour)][gpu_type] = free
+    hours: dict[int, list[tuple[str, HourForecast]]] = defaultdict(list)
+    for pk, hour, carbon, price in conn.execute(sa.text(
+            "SELECT report_pk, hour_utc, carbon_g_per_kwh, price_eur_per_mwh "
+            "FROM exchange_grid_forecast WHERE report_pk IN :ids").bindparams(
+                sa.bindparam("ids", expanding=True)), chosen):
+        hours[pk].append((hour, HourForecast(gpus.get((pk, hour), {}), carbon, price)))
+    updates = []
+    for pk, pairs in hours.items():
+        packed = pack(pairs)
+        updates.append({"pk": pk, "first": packed.first_hour_utc, "end": packed.end_hour_utc,
+                        "doc": packed.forecast_json})
+    if updates:
+        conn.execute(sa.text(
+            "UPDATE exchange_telemetry_reports SET first_hour_utc = :first, "
+            "end_hour_utc = :end, forecast_json = :doc WHERE id = :pk"), updates)
+
+
+UPGRADES[2] = _v2_to_v3

@@ -40,6 +40,7 @@ from gridbridge.bundle.writer import config_toml
 from gridbridge.errors import ConflictError
 from gridbridge.exchange import schema as t
 from gridbridge.exchange.clock import instant_text
+from gridbridge.exchange.coverage import latest_hours, window_hours
 from gridbridge.hours import format_hour, parse_hour
 from optim.market import CARBON_SIGNALS, TABLES, MarketConfig
 
@@ -64,21 +65,7 @@ class _Window:
 
     @property
     def hours(self) -> list[str]:
-        n = int((self.end - self.start) / timedelta(hours=1))
-        return [format_hour(self.start + timedelta(hours=h)) for h in range(n)]
-
-
-def _latest_per_hour(conn: sa.Connection, key: sa.ColumnElement[Any], keys: list[str],
-                     window: _Window, *extra: sa.ColumnElement[bool]) -> dict[tuple[str, str], int]:
-    """(key value, hour) -> the last-received report (largest id) covering that hour, among
-    reports whose ``key`` is one of ``keys``; a report covers the hours of its grid rows."""
-    gf, tr = t.grid_forecast, t.telemetry_reports
-    statement = (sa.select(key, gf.c.hour_utc, sa.func.max(gf.c.report_pk))
-                 .select_from(gf.join(tr, tr.c.id == gf.c.report_pk))
-                 .where(key.in_(keys), gf.c.hour_utc >= format_hour(window.start),
-                        gf.c.hour_utc < format_hour(window.end), *extra)
-                 .group_by(key, gf.c.hour_utc))
-    return {(k, hour): pk for k, hour, pk in conn.execute(statement)}
+        return window_hours(self.start, self.end)
 
 
 def _capacity(conn: sa.Connection, round_id: str | None, window: _Window) -> pl.DataFrame:
@@ -86,22 +73,14 @@ def _capacity(conn: sa.Connection, round_id: str | None, window: _Window) -> pl.
                                         t.pools.c.ask_eur_per_gpu_hour)
                               .order_by(t.pools.c.site_id, t.pools.c.gpu_type)).mappings())
     sites = sorted({p["site_id"] for p in pools})
-    latest = _latest_per_hour(conn, t.telemetry_reports.c.site_id, sites, window)
-    free: dict[tuple[int, str, str], int] = {}
-    pks = sorted(set(latest.values()))
-    cf = t.capacity_forecast
-    for start in range(0, len(pks), 500):  # bounded IN lists (PostgreSQL parameter limit)
-        rows = conn.execute(sa.select(cf.c.report_pk, cf.c.gpu_type, cf.c.hour_utc,
-                                      cf.c.gpus_free)
-                            .where(cf.c.report_pk.in_(pks[start:start + 500])))
-        free.update({(pk, g, h): n for pk, g, h, n in rows})
+    latest = latest_hours(conn, t.telemetry_reports.c.site_id, sites, window.start, window.end)
     committed = _committed(conn, round_id, window)
     rows_out = []
     for pool in pools:
         site, gpu_type = pool["site_id"], pool["gpu_type"]
         for hour in window.hours:
-            pk = latest.get((site, hour))
-            gpus = 0 if pk is None else free.get((pk, gpu_type, hour), 0)
+            found = latest.get((site, hour))
+            gpus = 0 if found is None else found.gpus_free.get(gpu_type, 0)
             gpus = max(0, gpus - committed.get((site, gpu_type, hour), 0))
             rows_out.append((site, gpu_type, hour, gpus, pool["ask_eur_per_gpu_hour"]))
     return pl.DataFrame(rows_out, orient="row", schema={
@@ -133,8 +112,9 @@ def _grid(conn: sa.Connection, zones: list[str], signal: str, window: _Window, *
           complete: bool = True) -> pl.DataFrame:
     """Per zone and hour, the latest report's intensity (``signal``) and price. With
     ``complete`` a missing zone-hour is a :class:`SnapshotError`; without, it is left out."""
-    gf = t.grid_forecast
-    latest = _latest_per_hour(conn, gf.c.zone, zones, window, gf.c.signal == signal)
+    tr = t.telemetry_reports
+    latest = latest_hours(conn, tr.c.zone, zones, window.start, window.end,
+                          tr.c.signal == signal)
     missing = {z: [h for h in window.hours if (z, h) not in latest] for z in zones}
     missing = {z: hours for z, hours in missing.items() if hours}
     if missing and complete:
@@ -144,22 +124,16 @@ def _grid(conn: sa.Connection, zones: list[str], signal: str, window: _Window, *
             f"no '{signal}' grid data for {'; '.join(parts)} — fix: the sites of those zones "
             "must report telemetry covering the whole window before the round closes; open a "
             "new round")
-    pks = sorted(set(latest.values()))
-    values: dict[tuple[int, str], tuple[float, float]] = {}
-    for start in range(0, len(pks), 500):
-        rows = conn.execute(sa.select(gf.c.report_pk, gf.c.hour_utc, gf.c.carbon_g_per_kwh,
-                                      gf.c.price_eur_per_mwh)
-                            .where(gf.c.report_pk.in_(pks[start:start + 500])))
-        values.update({(pk, h): (c, p) for pk, h, c, p in rows})
     out = []
     for zone in zones:
         for hour in window.hours:
-            if (zone, hour) not in latest:
+            found = latest.get((zone, hour))
+            if found is None:
                 continue
-            carbon, price = values[(latest[(zone, hour)], hour)]
-            row: dict[str, object] = {"zone": zone, "hour_utc": hour, "price_eur_per_mwh": price}
+            row: dict[str, object] = {"zone": zone, "hour_utc": hour,
+                                      "price_eur_per_mwh": found.price_eur_per_mwh}
             for s in CARBON_SIGNALS:
-                row[f"carbon_{s}_g_per_kwh"] = carbon if s == signal else None
+                row[f"carbon_{s}_g_per_kwh"] = found.carbon_g_per_kwh if s == signal else None
             out.append(row)
     return pl.DataFrame(out, schema={
         "zone": pl.String, "hour_utc": pl.String, "carbon_direct_g_per_kwh": pl.Float64,

@@ -1,8 +1,7 @@
 """Telemetry: a site's hourly forecast of free GPUs and of its zone's grid, stored once.
 
-One report is one transaction: its ``exchange_telemetry_reports`` row, one
-``exchange_capacity_forecast`` row per (GPU type, hour) and one ``exchange_grid_forecast``
-row per hour, or nothing. The report row goes in first; its unique key
+One report is one transaction that inserts its ``exchange_telemetry_reports`` row, its hours
+packed into it (:mod:`gridbridge.exchange.forecast`), or nothing. The row's unique key
 ``(site_id, report_id)`` is what makes a re-delivery a duplicate, inside that transaction,
 so two deliveries racing cannot both store. A duplicate must carry the same content (the
 SHA-256 of the validated report): the same id with other content is refused.
@@ -27,6 +26,7 @@ from gridbridge.errors import ConflictError, FieldError
 from gridbridge.exchange import schema as t
 from gridbridge.exchange.clock import instant_text
 from gridbridge.exchange.contract import TelemetryReport
+from gridbridge.exchange.forecast import HourForecast, pack
 from gridbridge.exchange.registry import site_or_404, site_pools
 from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.hours import format_hour
@@ -62,6 +62,9 @@ def store_telemetry(store: ExchangeStore, site_id: str, report: TelemetryReport,
             "min is tolerated — fix: synchronise the site's clock (NTP)",
             ("body", "measured_at_utc"))
     digest = report_sha256(report)
+    packed = pack((format_hour(hour.hour_utc),
+                   HourForecast(hour.gpus_free, hour.carbon_g_per_kwh, hour.price_eur_per_mwh))
+                  for hour in report.hours)
     try:
         with store.write() as conn:
             site = site_or_404(conn, site_id)
@@ -69,11 +72,12 @@ def store_telemetry(store: ExchangeStore, site_id: str, report: TelemetryReport,
                 site_id=site_id, report_id=report.report_id, body_sha256=digest,
                 received_at_utc=instant_text(received_at), zone=report.zone,
                 signal=report.signal, provider=report.provider,
-                measured_at_utc=instant_text(report.measured_at_utc), hours=len(report.hours)))
-            report_pk = inserted.inserted_primary_key[0]
+                measured_at_utc=instant_text(report.measured_at_utc), hours=len(report.hours),
+                first_hour_utc=packed.first_hour_utc, end_hour_utc=packed.end_hour_utc,
+                forecast_json=packed.forecast_json))
+            # After the insert, so a re-delivery is a duplicate whatever changed since.
             _check(conn, site, report)
-            _fix_signal(conn, report, report_pk)
-            _insert_rows(conn, site_id, report, report_pk)
+            _fix_signal(conn, report, inserted.inserted_primary_key[0])
     except sa.exc.IntegrityError:
         return _explain_refusal(store, site_id, report, digest)
     return "stored"
@@ -118,23 +122,6 @@ def _fix_signal(conn: sa.Connection, report: TelemetryReport, report_pk: int) ->
             f"signal '{report.signal}' differs from zone {report.zone}'s series, which is "
             f"'{stored}'; a zone's series never mixes signals — fix: report '{stored}' "
             "intensities (use a provider of that signal)")
-
-
-def _insert_rows(conn: sa.Connection, site_id: str, report: TelemetryReport,
-                 report_pk: int) -> None:
-    capacity, grid = [], []
-    for hour in report.hours:
-        stamp = format_hour(hour.hour_utc)
-        capacity += [{"report_pk": report_pk, "site_id": site_id, "gpu_type": gpu_type,
-                      "hour_utc": stamp, "gpus_free": gpus}
-                     for gpu_type, gpus in hour.gpus_free.items()]
-        grid.append({"report_pk": report_pk, "hour_utc": stamp, "zone": report.zone,
-                     "signal": report.signal, "provider": report.provider,
-                     "carbon_g_per_kwh": hour.carbon_g_per_kwh,
-                     "price_eur_per_mwh": hour.price_eur_per_mwh})
-    if capacity:
-        conn.execute(t.capacity_forecast.insert(), capacity)
-    conn.execute(t.grid_forecast.insert(), grid)
 
 
 def _explain_refusal(store: ExchangeStore, site_id: str, report: TelemetryReport,

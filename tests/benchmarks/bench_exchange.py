@@ -19,7 +19,7 @@ opened before the phase's clock starts); bodies are built and checked against th
 ``TelemetryReport`` before the clock starts too. Latency is per request (send to answer
 read); reports/s counts reports acknowledged ``201 stored`` over the phase's wall time.
 After the server has stopped, the database is read (read-only) and every acknowledged report
-must be there exactly once, with all its capacity and grid rows: lost and duplicated are
+must be there exactly once, with all its hours and GPU types: lost and duplicated are
 printed (both must be 0).
 
 Each phase also shows the CPU time the exchange process and this load generator used (Linux
@@ -68,6 +68,7 @@ sys.path.insert(0, str(ROOT))
 from gridbridge.demo.processes import ExchangeProcess  # noqa: E402
 from gridbridge.exchange import schema as t  # noqa: E402
 from gridbridge.exchange.contract import MAX_HOURS, TelemetryReport  # noqa: E402
+from gridbridge.exchange.forecast import unpack  # noqa: E402
 from gridbridge.exchange.storage import ExchangeStore  # noqa: E402
 from gridbridge.exchange.tokens import create_token  # noqa: E402
 from tests.databases import Databases, pg_admin_url  # noqa: E402
@@ -363,16 +364,15 @@ async def load(base_urls: list[str], server_pids: list[int], sites: list[Site],
 def check_stored(db_url: str, acked: list[tuple[str, str]], types: dict[tuple[str, str], int],
                  hours: int) -> dict[str, int]:
     """Read the stopped exchange's database (read-only): is every acknowledged report there
-    exactly once, with one capacity row per (type, hour) and one grid row per hour?"""
+    exactly once, with all its hours and every GPU type of its site in each?"""
     engine = sa.create_engine(db_url)
-    r, cap, grid = t.telemetry_reports, t.capacity_forecast, t.grid_forecast
+    r = t.telemetry_reports
     try:
         with engine.connect() as conn:
             rows = conn.execute(sa.select(r.c.site_id, r.c.report_id, r.c.id)).all()
-            cap_n = dict(conn.execute(sa.select(cap.c.report_pk, sa.func.count())
-                                      .group_by(cap.c.report_pk)).all())
-            grid_n = dict(conn.execute(sa.select(grid.c.report_pk, sa.func.count())
-                                       .group_by(grid.c.report_pk)).all())
+            figures = {pk: (len(forecast), sum(len(h.gpus_free) for h in forecast.values()))
+                       for pk, forecast in ((pk, unpack(text)) for pk, text in conn.execute(
+                           sa.select(r.c.id, r.c.forecast_json)))}
     finally:
         engine.dispose()
     stored = Counter((site_id, report_id) for site_id, report_id, _ in rows)
@@ -380,7 +380,7 @@ def check_stored(db_url: str, acked: list[tuple[str, str]], types: dict[tuple[st
     acked_n = Counter(acked)
     incomplete = sum(
         1 for key in acked_n if key in pks
-        and (cap_n.get(pks[key], 0) != types[key] * hours or grid_n.get(pks[key], 0) != hours))
+        and figures[pks[key]] != (hours, types[key] * hours))
     return {
         "acknowledged": len(acked),
         "stored": len(rows),
@@ -504,7 +504,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         if n_types < 3:
             print(f"    no site of {DATASET.name} pools three GPU types (at most {n_types}): "
                   f"each report lists its site's {n_types} types, {args.hours} h x {n_types} "
-                  f"= {args.hours * n_types} capacity rows + {args.hours} grid rows",
+                  f"= {args.hours * n_types} free-GPU figures and {args.hours} grid hours",
                   flush=True)
         tokens = create_tokens(db_url, [s for s, _, _ in chosen])
         sites = [Site(s, zone, pools, tokens[s]) for s, zone, pools in chosen]

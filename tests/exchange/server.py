@@ -14,14 +14,31 @@ import sqlalchemy as sa
 
 from gridbridge.demo.processes import ExchangeProcess, free_port
 from gridbridge.exchange import schema as t
+from gridbridge.exchange.forecast import HourForecast, unpack
 from gridbridge.exchange.registry import load_registry, read_registry_folder
 from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.tokens import create_token
 from tests.conftest import BRIDGE_2023
 
-__all__ = ["OTHER_SITE", "SITE", "SITE_TYPES", "SITE_ZONE", "START", "TOKENS", "Server",
-           "bid_body", "counts", "free_port", "init_exchange", "query", "raw_json",
-           "round_body", "sqlite_url", "telemetry"]
+__all__ = [
+    "OTHER_SITE",
+    "SITE",
+    "SITE_TYPES",
+    "SITE_ZONE",
+    "START",
+    "TOKENS",
+    "Server",
+    "bid_body",
+    "counts",
+    "free_port",
+    "init_exchange",
+    "query",
+    "raw_json",
+    "round_body",
+    "sqlite_url",
+    "stored_forecasts",
+    "telemetry",
+]
 
 #: The sites the tests report for: (site_id, zone, its GPU pools).
 SITE, SITE_ZONE, SITE_TYPES = "KR-SUWON-1", "KR", ("A100", "H100")
@@ -140,3 +157,13 @@ def query(db_url: str, statement: sa.Executable) -> list[sa.Row[Any]]:
             return list(result) if result.returns_rows else []
     finally:
         engine.dispose()
+
+
+def stored_forecasts(db_url: str) -> dict[str, list[dict[str, HourForecast]]]:
+    """report id -> the stored forecast (hour -> values) of each row with that id, read
+    straight from the database (more than one row would be a duplicate)."""
+    r = t.telemetry_reports
+    found: dict[str, list[dict[str, HourForecast]]] = {}
+    for report_id, document in query(db_url, sa.select(r.c.report_id, r.c.forecast_json)):
+        found.setdefault(report_id, []).append(unpack(document))
+    return found

@@ -175,51 +175,6 @@ def test_store_refuses_a_newer_schema(db: str, capsys: pytest.CaptureFixture[str
         ExchangeStore.open(db, create=True)
 
 
-def test_init_upgrades_a_version_1_exchange_and_keeps_its_rows(
-        db: str, capsys: pytest.CaptureFixture[str]) -> None:
-    _init(db, capsys)
-    # Back to version 1: without the columns version 2 added, with a round cleared then.
-    for table, column in (("exchange_rounds", "time_limit_s"),
-                          ("exchange_round_runs", "worker_id"),
-                          ("exchange_round_runs", "lease_until_utc"),
-                          ("exchange_round_runs", "attempts")):
-        query(db, sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
-    query(db, sa.text("UPDATE schema_version SET version = 1 WHERE component = 'exchange'"))
-    query(db, sa.text(
-        "INSERT INTO exchange_rounds (round_id, state, window_start_utc, window_end_utc, "
-        "carbon_price_eur_per_t, carbon_signal, created_at_utc, created_by, updated_at_utc) "
-        "VALUES ('R-1', 'cleared', '2023-07-03T00:00Z', '2023-07-04T00:00Z', 80, 'direct', "
-        "'2023-07-01T00:00:00.000Z', 'planner', '2023-07-01T00:00:00.000Z')"))
-    query(db, sa.text("INSERT INTO exchange_round_runs (round_id, progress, claimed_at_utc) "
-                      "VALUES ('R-1', 'done', '2023-07-01T00:00:00.000Z')"))
-    code, _, err = run_cli(["exchange", "serve", "--db", db], capsys)
-    assert code == 6 and "exchange init" in err  # serve does not upgrade behind your back
-
-    _init(db, capsys)
-    versions = dict(query(db, sa.text("SELECT component, version FROM schema_version")))
-    assert versions["exchange"] == t.EXCHANGE_SCHEMA_VERSION == 2
-    [run] = query(db, sa.select(t.round_runs))
-    assert (run.round_id, run.progress, run.attempts, run.worker_id) == ("R-1", "done", 1, None)
-    [found] = query(db, sa.select(t.rounds.c.round_id, t.rounds.c.time_limit_s))
-    assert tuple(found) == ("R-1", None)
-
-
-def test_the_upgrade_steps_compile_for_postgresql() -> None:
-    sent: list[str] = []
-    engine = sa.create_mock_engine("postgresql+psycopg://", lambda *_a, **_k: None)
-
-    class Recorder:
-        dialect = engine.dialect
-
-        def execute(self, statement: sa.TextClause) -> None:
-            sent.append(str(statement))
-
-    for step in t.UPGRADES.values():
-        step(Recorder())  # type: ignore[arg-type]
-    assert "ALTER TABLE exchange_round_runs ADD COLUMN attempts INTEGER DEFAULT 1 NOT NULL" in sent
-    assert "ALTER TABLE exchange_rounds ADD COLUMN time_limit_s FLOAT" in sent
-
-
 def test_tables_compile_for_postgresql() -> None:
     """No SQLite-only SQL in the exchange's schema."""
     ddl = "\n".join(str(sa.schema.CreateTable(table).compile(dialect=postgresql.dialect()))

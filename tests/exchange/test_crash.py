@@ -10,16 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
-from gridbridge.exchange import schema as t
 from tests.databases import Databases
 from tests.exchange.server import (
     SITE,
     SITE_TYPES,
     Server,
     init_exchange,
-    query,
+    stored_forecasts,
     telemetry,
 )
 
@@ -85,17 +83,10 @@ def test_acknowledged_reports_survive_sigkill_exactly_once(
     assert len(acked) >= ACKS_BEFORE_KILL
 
     def stored() -> dict[str, tuple[int, int, int]]:
-        """report id -> (its rows, grid rows, capacity rows), straight from the file."""
-        grid = (sa.select(sa.func.count()).where(t.grid_forecast.c.report_pk ==
-                                                 t.telemetry_reports.c.id).scalar_subquery())
-        capacity = (sa.select(sa.func.count()).where(t.capacity_forecast.c.report_pk ==
-                                                     t.telemetry_reports.c.id)
-                    .scalar_subquery())
-        rows = query(exchange.db_url, sa.select(t.telemetry_reports.c.report_id,
-                                                sa.func.count(), sa.func.max(grid),
-                                                sa.func.max(capacity))
-                     .group_by(t.telemetry_reports.c.report_id))
-        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+        """report id -> (its rows, hours, free-GPU figures), straight from the file."""
+        return {report_id: (len(rows), len(rows[0]),
+                            sum(len(h.gpus_free) for h in rows[0].values()))
+                for report_id, rows in stored_forecasts(exchange.db_url).items()}
 
     whole = (1, HOURS, HOURS * len(SITE_TYPES))
     after_crash = stored()

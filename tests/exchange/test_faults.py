@@ -16,7 +16,15 @@ import sqlalchemy as sa
 
 from gridbridge.exchange import schema as t
 from tests.databases import Databases, pg_admin_url
-from tests.exchange.server import SITE, Server, counts, init_exchange, query, telemetry
+from tests.exchange.server import (
+    SITE,
+    Server,
+    counts,
+    init_exchange,
+    query,
+    stored_forecasts,
+    telemetry,
+)
 
 URL = f"/v1/sites/{SITE}/telemetry"
 
@@ -137,9 +145,9 @@ def test_dropped_postgresql_connections_lose_and_duplicate_nothing(
     stored = query(url, sa.select(t.telemetry_reports.c.report_id, sa.func.count())
                    .group_by(t.telemetry_reports.c.report_id))
     assert dict(stored) == dict.fromkeys(acked, 1)  # every report once, none lost
-    # Whole reports only: 48 grid rows and 96 capacity rows each.
-    assert counts(url)["grid_forecast"] == 48 * len(acked)
-    assert counts(url)["capacity_forecast"] == 96 * len(acked)
+    # Whole reports only: 48 hours, each with its site's 2 GPU types.
+    assert all(len(rows[0]) == 48 and all(len(h.gpus_free) == 2 for h in rows[0].values())
+               for rows in stored_forecasts(url).values())
 
 
 @pytest.mark.parametrize("minutes", [-10, 10])
@@ -163,6 +171,6 @@ def test_a_site_clock_ten_minutes_off_still_reports_into_the_right_hours(
         assert "measured_at_utc" in refused.text and "NTP" in refused.text
     finally:
         server.stop()
-    hours = query(url, sa.select(t.grid_forecast.c.hour_utc).order_by(t.grid_forecast.c.hour_utc))
-    assert [h for (h,) in hours] == [(first + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%MZ")
-                                     for h in range(6)]
+    [[hours]] = stored_forecasts(url).values()  # only the first report
+    assert list(hours) == [(first + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%MZ")
+                           for h in range(6)]

@@ -24,6 +24,7 @@ from tests.exchange.server import (
     counts,
     query,
     raw_json,
+    stored_forecasts,
     telemetry,
 )
 
@@ -59,19 +60,18 @@ def test_a_report_is_stored_once_and_acknowledged_twice(exchange: Exchange) -> N
 
     after = counts(exchange.db_url)
     assert after["telemetry_reports"] == before["telemetry_reports"] + 1
-    assert after["grid_forecast"] == before["grid_forecast"] + 24
-    assert after["capacity_forecast"] == before["capacity_forecast"] + 24 * len(SITE_TYPES)
     rows = query(exchange.db_url, sa.select(t.telemetry_reports)
                  .where(t.telemetry_reports.c.report_id == "dup-1"))
     assert len(rows) == 1
     row = rows[0]._mapping
     assert (row["site_id"], row["zone"], row["signal"], row["provider"], row["hours"]) == (
         SITE, "KR", "direct", "csv-replay", 24)
-    grid = query(exchange.db_url, sa.select(t.grid_forecast.c.hour_utc,
-                                            t.grid_forecast.c.carbon_g_per_kwh)
-                 .where(t.grid_forecast.c.report_pk == row["id"])
-                 .order_by(t.grid_forecast.c.hour_utc))
-    assert grid[0] == ("2023-07-03T00:00Z", 420.5) and grid[-1][0] == "2023-07-03T23:00Z"
+    assert (row["first_hour_utc"], row["end_hour_utc"]) == ("2023-07-03T00:00Z",
+                                                            "2023-07-04T00:00Z")
+    [forecast] = stored_forecasts(exchange.db_url)["dup-1"]
+    assert list(forecast) == [f"2023-07-03T{h:02d}:00Z" for h in range(24)]
+    assert forecast["2023-07-03T00:00Z"].carbon_g_per_kwh == 420.5
+    assert all(set(h.gpus_free) == set(SITE_TYPES) for h in forecast.values())
     assert _metric(exchange, "gridbridge_telemetry_reports_total") == stored_before + 1
     assert _metric(exchange, "gridbridge_telemetry_duplicates_total") == duplicates_before + 2
 
