@@ -44,8 +44,8 @@ bench: setup
 	$(BIN)/python tests/benchmarks/bench_bundle.py
 	$(BIN)/python tests/benchmarks/bench_clear.py
 	$(BIN)/python tests/benchmarks/bench_exchange.py
-	$(BIN)/python tests/benchmarks/bench_exchange.py --agents 200 --reports 5
-	$(BIN)/python tests/benchmarks/bench_exchange.py --agents 200 --reports 5 --backend postgresql --processes 2
+	$(BIN)/python tests/benchmarks/bench_exchange.py --agents 200 --reports 5 --rate 200
+	$(BIN)/python tests/benchmarks/bench_exchange.py --agents 200 --reports 5 --rate 200 --backend postgresql --processes 2
 
 # Rebuild datasets/bridge-2023 from the raw public files (needs ../shared/data).
 datasets: setup
