@@ -22,8 +22,10 @@ component) and creates or upgrades its tables with :func:`create_or_upgrade`.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -62,6 +64,8 @@ _SQLITE_BUSY_TIMEOUT_S = 30.0
 #: Pooled connections kept open, and how many more may open at a burst (the exchange's
 #: request threads, gridbridge.exchange.app.REQUEST_THREADS, plus its worker threads).
 POOL_SIZE, POOL_OVERFLOW = 24, 8
+_WRITER_LOCKS: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITER_LOCKS_GUARD = threading.Lock()
 # Execution option marking a connection that will write (SQLite begins it IMMEDIATE).
 _WRITE = "gridbridge_write"
 
@@ -152,10 +156,26 @@ def open_engine(url: str, *, what: str, error: ErrorFactory) -> tuple[sa.Engine,
     return engine, shown
 
 
+def _sqlite_writer_lock(engine: sa.Engine) -> threading.Lock | None:
+    """The lock this process's writers to a SQLite engine take in turn; None otherwise."""
+    if engine.dialect.name != "sqlite":
+        return None
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(engine, threading.Lock())
+
+
 @contextmanager
 def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """One write transaction: committed when the block ends, rolled back if it raises."""
-    with engine.connect() as conn:
+    """One write transaction: committed when the block ends, rolled back if it raises.
+
+    On SQLite, one writer at a time per process waits on a lock here, before BEGIN
+    IMMEDIATE: SQLite has one write lock per file, and a connection that finds it taken
+    sleeps in its busy handler (1, 2, 5 ... 100 ms steps) instead of being woken when it is
+    free, which under many concurrent writers costs far more than the writes. (Processes
+    sharing the file still meet in the busy handler.)
+    """
+    lock = _sqlite_writer_lock(engine)
+    with lock if lock is not None else nullcontext(), engine.connect() as conn:
         conn.execution_options(**{_WRITE: True})
         with conn.begin():
             yield conn

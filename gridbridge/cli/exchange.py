@@ -7,7 +7,9 @@
   ``--role planner``, ``--role treasurer``, ``--role admin``) prints the new token alone on
   its last line, once: only its SHA-256 is stored. ``token list`` shows ids, roles and
   subjects (never a secret); ``token revoke TOKEN_ID`` makes a token fail with 401 from then.
-* ``serve [--db URL] [--host 127.0.0.1] [--port 8700]`` runs the HTTP API with uvicorn.
+* ``serve [--db URL] [--host 127.0.0.1] [--port 8700] [--workers N]`` runs the HTTP API with
+  uvicorn, in N processes sharing the port (each with its own clearing worker: the database
+  lease makes sure one of them clears each round).
 
 Exit status: 0 when done; 2 for a wrong option or value (an unknown role, site or member, a
 dataset folder that is missing or invalid); 6 when the database cannot be opened or has not
@@ -16,6 +18,8 @@ been initialised (``init`` first).
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -145,18 +149,32 @@ def serve(
         "--clearing-lease", min=1, max=3600,
         help="Seconds a worker holds a round without renewing; a round whose worker died is "
              "taken over that long after its last renewal.")] = 60.0,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=64,
+        help="Processes serving the port (uvicorn's workers), each with its own clearing "
+             "worker; use more than 1 to use more than one CPU core.")] = 1,
 ) -> None:
     """Serve the exchange's HTTP API (Ctrl-C stops it). The database must be initialised."""
     import uvicorn
 
-    from gridbridge.exchange.app import create_app
+    from gridbridge.exchange.app import SERVE_ENV, create_app
 
     # Raises, before listening, when the database is not initialised.
     api = create_app(db, solve_time_limit_s=solve_time_limit, lease_s=clearing_lease)
     shown = api.state.store.url
     # Plain and flushed: a supervisor reading a pipe sees the address before the first request.
     typer.echo(f"GridBridge exchange on http://{host}:{port} (database {shown}; API /v1, "
-               "OpenAPI /openapi.json; Ctrl-C stops)")
+               f"OpenAPI /openapi.json; {workers} process{'es' if workers > 1 else ''}; "
+               "Ctrl-C stops)")
     sys.stdout.flush()
-    uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level=log_level,
-                                  server_header=False)).run()
+    if workers == 1:
+        uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level=log_level,
+                                      server_header=False)).run()
+        return
+    api.state.store.close()  # each worker process opens its own
+    # uvicorn starts each worker process afresh, so it builds the app from an import string;
+    # the options travel in the environment the workers inherit.
+    os.environ[SERVE_ENV] = json.dumps({"db_url": db, "solve_time_limit_s": solve_time_limit,
+                                        "lease_s": clearing_lease})
+    uvicorn.run("gridbridge.exchange.app:app_from_environment", factory=True, host=host,
+                port=port, workers=workers, log_level=log_level, server_header=False)

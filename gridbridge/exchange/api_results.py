@@ -53,8 +53,8 @@ from gridbridge.exchange.contract import (
     RejectedOut,
     RoundOut,
 )
+from gridbridge.exchange.deps import Store
 from gridbridge.exchange.reports import MEMBER_TABLES, report_file
-from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.tokens import Principal
 
 __all__ = ["router"]
@@ -65,11 +65,6 @@ _READ = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": Erro
          409: {"model": ErrorOut}}
 
 
-def _store(request: Request) -> ExchangeStore:
-    return request.app.state.store  # type: ignore[no-any-return]
-
-
-Store = Annotated[ExchangeStore, Depends(_store)]
 
 
 @router.post("/rounds/{round_id}/close", responses=_READ)

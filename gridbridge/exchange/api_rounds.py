@@ -29,6 +29,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from gridbridge.exchange.auth import Access, GuardedRoute
 from gridbridge.exchange.contract import BidIn, BidOut, ErrorOut, RoundIn, RoundOut
+from gridbridge.exchange.deps import Store
 from gridbridge.exchange.rounds import (
     amend_bid,
     get_round,
@@ -38,7 +39,6 @@ from gridbridge.exchange.rounds import (
     submit_bid,
     withdraw_bid,
 )
-from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.tokens import Principal
 
 __all__ = ["router"]
@@ -53,11 +53,6 @@ _MISSING = {**_REFUSALS, 404: {"model": ErrorOut}}
 _CHANGING = {**_MISSING, 409: {"model": ErrorOut}}
 
 
-def _store(request: Request) -> ExchangeStore:
-    return request.app.state.store  # type: ignore[no-any-return]
-
-
-Store = Annotated[ExchangeStore, Depends(_store)]
 Member = Annotated[Principal, Depends(Access("member"))]
 
 

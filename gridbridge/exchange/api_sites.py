@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from gridbridge.exchange.auth import Access, GuardedRoute
 from gridbridge.exchange.contract import (
@@ -30,24 +31,20 @@ from gridbridge.exchange.contract import (
     TelemetryReport,
     WhoAmIOut,
 )
+from gridbridge.exchange.deps import Store, json_body_openapi, parse_json_body
 from gridbridge.exchange.metering import store_metering
 from gridbridge.exchange.registry import read_registry, set_asks
-from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.telemetry import store_telemetry
 from gridbridge.exchange.tokens import Principal
 
-__all__ = ["router"]
+__all__ = ["LEAN_BODIES", "router"]
+
+#: Bodies read by hand (gridbridge.exchange.deps), whose schemas the app adds to OpenAPI.
+LEAN_BODIES = (TelemetryReport,)
 
 router = APIRouter(prefix="/v1", route_class=GuardedRoute, tags=["sites"])
 
 _REFUSALS = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}}
-
-
-def _store(request: Request) -> ExchangeStore:
-    return request.app.state.store  # type: ignore[no-any-return]
-
-
-Store = Annotated[ExchangeStore, Depends(_store)]
 
 
 @router.get("/whoami", responses=_REFUSALS)
@@ -89,20 +86,29 @@ def _ack(request: Request, response: Response, kind: str, report_id: str,
 @router.post("/sites/{site_id}/telemetry", status_code=status.HTTP_201_CREATED,
              responses={**_REFUSALS, 200: {"model": Ack, "description": "a duplicate, "
                                            "acknowledged and not stored again"},
-                        404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
-def post_telemetry(site_id: str, body: TelemetryReport, request: Request,
-                   response: Response,
-                   _who: Annotated[Principal, Depends(Access("site:{site_id}"))],
-                   store: Store) -> Ack:
-    """Store an hourly forecast of the site's free GPUs and its zone's grid.
+                        404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+             openapi_extra=json_body_openapi(TelemetryReport))
+async def post_telemetry(site_id: str, request: Request, response: Response,
+                         _who: Annotated[Principal, Depends(Access("site:{site_id}"))],
+                         store: Store) -> Ack:
+    """Store an hourly forecast of the site's free GPUs and its zone's grid (body:
+    ``TelemetryReport``).
 
     201 ``stored`` once committed to disk; 200 ``duplicate`` when this ``report_id`` was
     stored before with the same content (nothing stored again). Refused with nothing
     stored: a zone not the site's, a GPU type the site does not pool (422), a carbon
     signal other than the zone's series (409), the same report id with other content (409).
     """
-    outcome = store_telemetry(store, site_id, body, request.app.state.clock())
-    return _ack(request, response, "telemetry", body.report_id, outcome)
+    raw = await request.body()  # the access check ran first (GuardedRoute)
+
+    def ingest() -> tuple[str, Literal["stored", "duplicate"]]:
+        # Validation and storage in one worker thread: the body's parse stays off the loop.
+        report = parse_json_body(TelemetryReport, raw, request.headers.get("content-type"))
+        return report.report_id, store_telemetry(store, site_id, report,
+                                                 request.app.state.clock())
+
+    report_id, outcome = await run_in_threadpool(ingest)
+    return _ack(request, response, "telemetry", report_id, outcome)
 
 
 @router.post("/sites/{site_id}/metering", status_code=status.HTTP_201_CREATED,

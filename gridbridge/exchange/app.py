@@ -20,7 +20,9 @@ PUT, PATCH and DELETE is in the audit log (:mod:`~gridbridge.exchange.audit`).
 
 from __future__ import annotations
 
+import gc
 import math
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,6 +50,7 @@ from gridbridge.exchange.audit import AuditWriter
 from gridbridge.exchange.auth import unguarded_paths
 from gridbridge.exchange.clock import Clock, system_clock
 from gridbridge.exchange.contract import ErrorOut, HealthOut
+from gridbridge.exchange.deps import add_body_schemas
 from gridbridge.exchange.lease import DEFAULT_LEASE_S
 from gridbridge.exchange.metrics import CONTENT_TYPE, Metrics
 from gridbridge.exchange.middleware import BodyLimit, RequestContext
@@ -55,7 +58,8 @@ from gridbridge.exchange.storage import ExchangeStore
 from gridbridge.exchange.worker import DEFAULT_TIME_LIMIT_S, ClearingWorker
 from gridbridge.ledger.store import Ledger
 
-__all__ = ["MAX_BODY_BYTES", "REQUEST_THREADS", "OrjsonResponse", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "REQUEST_THREADS", "SERVE_ENV", "OrjsonResponse",
+           "app_from_environment", "create_app"]
 
 #: Largest request body accepted (2 MiB): a 31-day telemetry report with 16 GPU types is
 #: about 0.3 MiB.
@@ -63,6 +67,9 @@ MAX_BODY_BYTES = 2 * 2**20
 #: Threads that run requests' database work at once (anyio's default is 40); at most the
 #: pooled connections (gridbridge.db.POOL_SIZE), so none waits for a connection.
 REQUEST_THREADS = 20
+#: Environment variable carrying create_app's options (JSON) to ``serve --workers N``'s
+#: worker processes (:func:`app_from_environment`).
+SERVE_ENV = "GRIDBRIDGE_EXCHANGE_SERVE"
 # Characters of a refused text value repeated in a 422.
 _ECHO_CHARS = 200
 # The integers orjson writes.
@@ -172,6 +179,11 @@ def create_app(db_url: str, *, clock: Clock = system_clock,
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Request threads no more than the pooled connections they use (gridbridge.db).
         to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
+        # What is loaded by now (the solver's modules, the app) lives as long as the process:
+        # out of the collector's sight, so its full collections, which a report's thousands
+        # of short-lived objects set off, stop walking it every time.
+        gc.collect()
+        gc.freeze()
         worker = (ClearingWorker(store, clock, metrics, lease_s=lease_s) if clearing_worker
                   else None)
         if worker is not None:
@@ -201,6 +213,16 @@ def create_app(db_url: str, *, clock: Clock = system_clock,
     app.include_router(api_rounds.router)
     app.include_router(api_results.router)
     app.include_router(api_outlook.router)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # FastAPI caches the document in app.openapi_schema; the bodies read by hand are
+        # added to it once, before the first reader sees it.
+        if app.openapi_schema is None:
+            add_body_schemas(generate_openapi(), *api_sites.LEAN_BODIES)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
     missing = unguarded_paths(app.routes, "/v1")
     if missing:
         raise AssertionError(f"/v1 routes without an Access rule: {', '.join(missing)}")
@@ -221,3 +243,12 @@ def create_app(db_url: str, *, clock: Clock = system_clock,
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestContext, audit=audit, metrics=metrics, clock=clock)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``gridbridge exchange serve --workers N`` worker process: create_app
+    with the options (JSON: ``db_url``, ``solve_time_limit_s``, ``lease_s``) in
+    :data:`SERVE_ENV`, which ``serve`` set before starting the workers."""
+    options = orjson.loads(os.environ[SERVE_ENV])
+    return create_app(options["db_url"], solve_time_limit_s=options["solve_time_limit_s"],
+                      lease_s=options["lease_s"])
