@@ -4,7 +4,10 @@ valid bodies, and row counts read straight from the database."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -167,3 +170,56 @@ def stored_forecasts(db_url: str) -> dict[str, list[dict[str, HourForecast]]]:
     for report_id, document in query(db_url, sa.select(r.c.report_id, r.c.forecast_json)):
         found.setdefault(report_id, []).append(unpack(document))
     return found
+
+
+@dataclass
+class RedeliveringAgents:
+    """Agents posting telemetry to ``server`` from threads as the site agent's spool does:
+    each report is delivered again after a 5xx or a broken connection, backing off (doubling
+    from 50 ms up to 1 s), for up to ``give_up_s`` seconds. Records what they saw."""
+
+    server: Server
+    token: str
+    hours: int = 48
+    give_up_s: float = 60.0
+    acked: dict[str, int] = field(default_factory=dict)  # report id -> 200 or 201
+    refused: list[str] = field(default_factory=list)  # 4xx answers: none expected
+    unavailable: list[int | str] = field(default_factory=list)  # 5xx, or "no answer"
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _deliver(self, client: httpx.Client, report_id: str) -> bool:
+        """Deliver one report; False when it was refused (the agent stops)."""
+        wait, deadline = 0.05, time.monotonic() + self.give_up_s
+        while time.monotonic() < deadline:
+            try:
+                answer = client.post(f"/v1/sites/{SITE}/telemetry",
+                                     json=telemetry(report_id, hours=self.hours))
+            except httpx.TransportError:
+                answer = None
+            with self._lock:
+                if answer is not None and answer.status_code in (200, 201):
+                    self.acked[report_id] = answer.status_code
+                    return True
+                if answer is not None and answer.status_code < 500:
+                    self.refused.append(f"{report_id}: {answer.status_code} {answer.text}")
+                    return False
+                self.unavailable.append(answer.status_code if answer else "no answer")
+            time.sleep(wait)
+            wait = min(wait * 2, 1.0)
+        return True  # given up: not acknowledged, which the caller's checks will show
+
+    def _agent(self, number: int, reports: int, pause_s: float) -> None:
+        with self.server.client(self.token) as client:
+            for n in range(reports):
+                if not self._deliver(client, f"agent-{number}-{n}"):
+                    return
+                time.sleep(pause_s)
+
+    def start(self, agents: int, reports: int, pause_s: float = 0.0) -> list[threading.Thread]:
+        """Start ``agents`` threads of ``reports`` reports each (``pause_s`` between two);
+        join the threads returned."""
+        threads = [threading.Thread(target=self._agent, args=(i, reports, pause_s))
+                   for i in range(agents)]
+        for thread in threads:
+            thread.start()
+        return threads

@@ -5,12 +5,10 @@ site clocks that are off."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -18,6 +16,7 @@ from gridbridge.exchange import schema as t
 from tests.databases import Databases, pg_admin_url
 from tests.exchange.server import (
     SITE,
+    RedeliveringAgents,
     Server,
     counts,
     init_exchange,
@@ -98,39 +97,9 @@ def test_dropped_postgresql_connections_lose_and_duplicate_nothing(
     url = postgres_databases.fresh("drops")
     tokens = init_exchange(url)
     server = Server(url, tmp_path / "server.log").start()
-    acked: dict[str, int] = {}
-    errors: list[str] = []
-    retried = [0]
-    lock = threading.Lock()
-
-    def agent(number: int) -> None:
-        """Sends 15 reports; re-delivers each after a 5xx or a broken connection, backing
-        off, as the site agent's spool does."""
-        with server.client(tokens["site"]) as client:
-            for n in range(15):
-                report_id, wait = f"drop-{number}-{n}", 0.05
-                for _ in range(40):
-                    try:
-                        answer = client.post(URL, json=telemetry(report_id, hours=48))
-                    except httpx.TransportError:
-                        answer = None
-                    if answer is not None and answer.status_code in (200, 201):
-                        with lock:
-                            acked[report_id] = answer.status_code
-                        break
-                    if answer is not None and answer.status_code < 500:
-                        with lock:
-                            errors.append(f"{report_id}: {answer.status_code} {answer.text}")
-                        return
-                    with lock:
-                        retried[0] += 1
-                    time.sleep(wait)
-                    wait = min(wait * 2, 1.0)
-
-    threads = [threading.Thread(target=agent, args=(i,)) for i in range(4)]
+    agents = RedeliveringAgents(server, tokens["site"], give_up_s=30)
     try:
-        for thread in threads:
-            thread.start()
+        threads = agents.start(4, 15)
         dropped = 0
         for _ in range(5):  # five "restarts" while the agents report
             time.sleep(0.4)
@@ -139,12 +108,12 @@ def test_dropped_postgresql_connections_lose_and_duplicate_nothing(
             thread.join(timeout=120)
     finally:
         server.stop()
-    assert not errors, errors
+    assert not agents.refused, agents.refused
     assert dropped > 0, "no connection was dropped: weak test"
-    assert len(acked) == 4 * 15
+    assert len(agents.acked) == 4 * 15
     stored = query(url, sa.select(t.telemetry_reports.c.report_id, sa.func.count())
                    .group_by(t.telemetry_reports.c.report_id))
-    assert dict(stored) == dict.fromkeys(acked, 1)  # every report once, none lost
+    assert dict(stored) == dict.fromkeys(agents.acked, 1)  # every report once, none lost
     # Whole reports only: 48 hours, each with its site's 2 GPU types.
     assert all(len(rows[0]) == 48 and all(len(h.gpus_free) == 2 for h in rows[0].values())
                for rows in stored_forecasts(url).values())
