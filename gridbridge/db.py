@@ -22,15 +22,21 @@ component) and creates or upgrades its tables with :func:`create_or_upgrade`.
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import sqlalchemy as sa
+
+try:
+    import fcntl
+except ImportError:  # Windows: each process's own lock only
+    fcntl = None  # type: ignore[assignment]
 
 from gridbridge.errors import GridBridgeError
 
@@ -64,8 +70,8 @@ _SQLITE_BUSY_TIMEOUT_S = 30.0
 #: Pooled connections kept open, and how many more may open at a burst (the exchange's
 #: request threads, gridbridge.exchange.app.REQUEST_THREADS, plus its worker threads).
 POOL_SIZE, POOL_OVERFLOW = 24, 8
-_WRITER_LOCKS: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.WeakKeyDictionary()
-_WRITER_LOCKS_GUARD = threading.Lock()
+_WRITERS: weakref.WeakKeyDictionary[sa.Engine, _SqliteWriters] = weakref.WeakKeyDictionary()
+_WRITERS_GUARD = threading.Lock()
 # Execution option marking a connection that will write (SQLite begins it IMMEDIATE).
 _WRITE = "gridbridge_write"
 
@@ -156,26 +162,62 @@ def open_engine(url: str, *, what: str, error: ErrorFactory) -> tuple[sa.Engine,
     return engine, shown
 
 
-def _sqlite_writer_lock(engine: sa.Engine) -> threading.Lock | None:
-    """The lock this process's writers to a SQLite engine take in turn; None otherwise."""
+class _SqliteWriters:
+    """Turns for the writers of one SQLite file: a thread lock for this process's writers,
+    then an exclusive ``flock`` on ``<file>-gridbridge-writers`` for the processes sharing
+    the file (released by the kernel when a process dies, so it is never stale)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        if path is not None and fcntl is not None:
+            # In a read-only folder there is no file: the thread lock still orders this
+            # process's writers.
+            with suppress(OSError):
+                self._fd = os.open(f"{path}-gridbridge-writers", os.O_RDWR | os.O_CREAT, 0o600)
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._lock:
+            if self._fd is None or fcntl is None:
+                yield
+                return
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _sqlite_writers(engine: sa.Engine) -> _SqliteWriters | None:
+    """The writers' turns of a SQLite engine (made on first use); None for other databases."""
     if engine.dialect.name != "sqlite":
         return None
-    with _WRITER_LOCKS_GUARD:
-        return _WRITER_LOCKS.setdefault(engine, threading.Lock())
+    with _WRITERS_GUARD:
+        writers = _WRITERS.get(engine)
+        if writers is None:
+            writers = _WRITERS[engine] = _SqliteWriters(sqlite_file(engine))
+            weakref.finalize(engine, writers.close)
+        return writers
 
 
 @contextmanager
 def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     """One write transaction: committed when the block ends, rolled back if it raises.
 
-    On SQLite, one writer at a time per process waits on a lock here, before BEGIN
-    IMMEDIATE: SQLite has one write lock per file, and a connection that finds it taken
-    sleeps in its busy handler (1, 2, 5 ... 100 ms steps) instead of being woken when it is
-    free, which under many concurrent writers costs far more than the writes. (Processes
-    sharing the file still meet in the busy handler.)
+    On SQLite, writers take turns here, before BEGIN IMMEDIATE (:class:`_SqliteWriters`):
+    SQLite has one write lock per file, and a connection that finds it taken sleeps in its
+    busy handler (1, 2, 5 ... 100 ms steps) instead of being woken when it is free, which
+    under many concurrent writers, threads or processes, costs far more than the writes.
     """
-    lock = _sqlite_writer_lock(engine)
-    with lock if lock is not None else nullcontext(), engine.connect() as conn:
+    writers = _sqlite_writers(engine)
+    with writers.turn() if writers is not None else nullcontext(), \
+            engine.connect() as conn:
         conn.execution_options(**{_WRITE: True})
         with conn.begin():
             yield conn

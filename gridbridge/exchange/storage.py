@@ -134,7 +134,8 @@ class ExchangeStore(Database):
     def _failed(self, verb: str, exc: sa.exc.SQLAlchemyError) -> ExchangeError:
         return ExchangeError(
             f"cannot {verb} the exchange database {self._url}: {reason(exc)}; nothing was "
-            "written — fix: make sure the database is reachable and writable, then retry"
+            "written — fix: make sure the database is reachable and writable and its disk has "
+            "room, then retry"
         )
 
     def ping(self) -> None:

@@ -57,14 +57,17 @@ def test_two_workers_share_the_port_and_store_each_report_once(
         for thread in threads:
             thread.join(timeout=120)
         assert acked == [201] * 60
-        # Each process counts what it stored itself: both took a share of the reports.
+        # Each process counts what it stored itself.
         stored = []
-        for _ in range(40):  # a new connection each time: the kernel spreads them
+        for _ in range(60):  # a new connection each time
             with httpx.Client(base_url=server.base_url) as client:
                 text = client.get("/metrics").text
             stored.append(int(float(re.search(
                 r"^gridbridge_telemetry_reports_total (\S+)$", text, re.M).group(1))))
-        assert len(set(stored)) == 2 and sum(set(stored)) == 60, sorted(set(stored))
+        # Two processes answered: two counts that add up to the 60 (how the kernel spread
+        # the agents' connections decides the split, maybe all to one), or 30 each.
+        seen = set(stored)
+        assert (len(seen) == 2 and sum(seen) == 60) or seen == {30}, sorted(seen)
     finally:
         server.stop()
     assert not _children(server.process.pid)
