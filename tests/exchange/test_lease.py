@@ -122,7 +122,9 @@ def test_a_round_outlives_the_process_killed_while_clearing_it(short_lease: Exch
              options=[{"gpu_type": "H100", "hours": rng.randint(4, 20)},
                       {"gpu_type": "A100", "hours": rng.randint(8, 30)}])
     closed = ex.client("planner").post(f"/v1/rounds/{round_id}/close")
-    assert closed.status_code == 200 and closed.json()["state"] == "gate_closed", closed.text
+    # The answer reads the round after the close commits: the worker may have claimed it.
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["state"] in ("gate_closed", "clearing"), closed.text
     deadline = time.monotonic() + 30
     while _run_progress(ex, round_id) in (None, "claimed") and time.monotonic() < deadline:
         time.sleep(0.05)
