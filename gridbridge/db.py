@@ -68,8 +68,9 @@ ErrorFactory = Callable[[str], GridBridgeError]
 # How long a SQLite writer waits for another one to commit before giving up.
 _SQLITE_BUSY_TIMEOUT_S = 30.0
 #: Pooled connections kept open, and how many more may open at a burst (the exchange's
-#: request threads, gridbridge.exchange.app.REQUEST_THREADS, plus its worker threads).
-POOL_SIZE, POOL_OVERFLOW = 24, 8
+#: request threads, gridbridge.exchange.app.REQUEST_THREADS, plus its worker threads:
+#: clearing, lease heartbeat, audit writer).
+POOL_SIZE, POOL_OVERFLOW = 10, 10
 _WRITERS: weakref.WeakKeyDictionary[sa.Engine, _SqliteWriters] = weakref.WeakKeyDictionary()
 _WRITERS_GUARD = threading.Lock()
 # Execution option marking a connection that will write (SQLite begins it IMMEDIATE).

@@ -23,6 +23,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -64,9 +65,17 @@ __all__ = ["MAX_BODY_BYTES", "REQUEST_THREADS", "SERVE_ENV", "OrjsonResponse",
 #: Largest request body accepted (2 MiB): a 31-day telemetry report with 16 GPU types is
 #: about 0.3 MiB.
 MAX_BODY_BYTES = 2 * 2**20
-#: Threads that run requests' database work at once (anyio's default is 40); at most the
-#: pooled connections (gridbridge.db.POOL_SIZE), so none waits for a connection.
-REQUEST_THREADS = 20
+#: Threads that run requests' database work at once (anyio's default is 40); within the
+#: pooled connections (gridbridge.db.POOL_SIZE), so none waits for a connection. Few: the
+#: threads share one GIL, and each more one runnable slows the thread holding the database's
+#: write turn (make bench: 4-8 threads carried about 1.4x the reports/s of 20).
+REQUEST_THREADS = 6
+#: How long a thread may hold the GIL while others wait (Python's default is 5 ms). The
+#: thread holding the database's write turn gives the GIL up at every SQLite call and then
+#: waits up to this long to get it back from a thread parsing a report: at 5 ms that made a
+#: write transaction of well under 1 ms of work hold the turn about 9 ms (measured), and
+#: writes are taken in turn. 0.5 ms: 1.3-1.7x the reports/s in make bench.
+SWITCH_INTERVAL_S = 0.0005
 #: Environment variable carrying create_app's options (JSON) to ``serve --workers N``'s
 #: worker processes (:func:`app_from_environment`).
 SERVE_ENV = "GRIDBRIDGE_EXCHANGE_SERVE"
@@ -184,6 +193,7 @@ def create_app(db_url: str, *, clock: Clock = system_clock,
         # of short-lived objects set off, stop walking it every time.
         gc.collect()
         gc.freeze()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         worker = (ClearingWorker(store, clock, metrics, lease_s=lease_s) if clearing_worker
                   else None)
         if worker is not None:
