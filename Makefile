@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/python tests/benchmarks/bench_clear.py
 	$(BIN)/python tests/benchmarks/bench_exchange.py
 	$(BIN)/python tests/benchmarks/bench_exchange.py --agents 200 --reports 5 --rate 200
+	$(BIN)/python tests/benchmarks/bench_exchange.py --agents 200 --reports 5 --rate 200 --workers 2
 	$(BIN)/python tests/benchmarks/bench_exchange.py --agents 200 --reports 5 --rate 200 --backend postgresql --processes 2
 
 # Rebuild datasets/bridge-2023 from the raw public files (needs ../shared/data).
