@@ -65,8 +65,6 @@ _READ = {401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": Erro
          409: {"model": ErrorOut}}
 
 
-
-
 @router.post("/rounds/{round_id}/close", responses=_READ)
 def post_close(round_id: str, request: Request,
                _who: Annotated[Principal, Depends(Access("planner", "admin"))],

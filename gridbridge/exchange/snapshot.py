@@ -29,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -63,8 +64,9 @@ class _Window:
     start: datetime
     end: datetime
 
-    @property
+    @cached_property
     def hours(self) -> list[str]:
+        # Read once per pool and zone: worked out once.
         return window_hours(self.start, self.end)
 
 
