@@ -52,14 +52,14 @@ class SearchStats:
 
 
 def _neighbourhoods(cands: Candidates, arrays: MarketArrays, net: np.ndarray,
-                    placed_bid: np.ndarray, rng: np.random.Generator,
+                    profitable: np.ndarray, placed_bid: np.ndarray, rng: np.random.Generator,
                     ) -> list[tuple[np.ndarray, int, int]]:
     """Regions to visit: (pools, first hour, end hour), most unmet profitable demand first.
 
     Each region is one pool with a random partner of its type, over a window of
     ``WINDOW_H`` hours; windows overlap by half.
     """
-    open_ = (~placed_bid[cands.bid]) & (net > 0)
+    open_ = (~placed_bid[cands.bid]) & profitable
     by_type: dict[str, list[int]] = {}
     for p, t in enumerate(arrays.pool_type):
         by_type.setdefault(t, []).append(p)
@@ -83,26 +83,27 @@ def _neighbourhoods(cands: Candidates, arrays: MarketArrays, net: np.ndarray,
 def improve(
     cands: Candidates, arrays: MarketArrays, net: np.ndarray, chosen: np.ndarray,
     options: SolveOptions, carbon_price_eur_per_t: float, emissions_cap_kg: float | None,
-    seconds: float, rank: np.ndarray | None = None,
+    seconds: float, rank: np.ndarray | None = None, allowed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, SearchStats]:
     """Improve ``chosen`` (candidate indices) within about ``seconds`` of wall time.
 
     ``rank`` (one score per candidate, higher is better; e.g. reduced profit at the
     Lagrangian prices) picks which unplaced bids a neighbourhood frees: the
-    ``MAX_NEW_BIDS`` whose best candidate there ranks highest.
+    ``MAX_NEW_BIDS`` whose best candidate there ranks highest. ``allowed`` (a mask over
+    candidates) limits where freed bids may move; their current places stay open to them.
     """
     score = net if rank is None else rank
     deadline = time.perf_counter() + seconds
     rng = np.random.default_rng(options.seed)
     chosen = np.asarray(chosen, dtype=np.int64)
-    profitable = net > 0
+    profitable = net > 0 if allowed is None else (net > 0) & allowed
     stats = {"n": 0, "better": 0, "build": 0.0, "handover": 0.0, "solve": 0.0}
     largest = ModelSize(0, 0, 0)
     stale = 0
     while time.perf_counter() < deadline and stale < STALE_SWEEP:
         placed_bid = np.zeros(len(arrays.bid_ids), dtype=bool)
         placed_bid[cands.bid[chosen]] = True
-        for pools, h0, h1 in _neighbourhoods(cands, arrays, net, placed_bid, rng):
+        for pools, h0, h1 in _neighbourhoods(cands, arrays, net, profitable, placed_bid, rng):
             left = deadline - time.perf_counter()
             if left <= 0.5:
                 break

@@ -14,11 +14,14 @@ nothing is free and the capacity duals are degenerate (zero or arbitrary).
 
 The relaxation has one column per candidate placement (millions of non-zeros at the L size),
 so it is solved by **column generation**: a restricted master LP (:class:`optim.solver.LpMaster`)
-starts from the clearing's own placements and each bid's best few candidates, and every
-round adds, per bid, the candidates whose reduced profit at the master's duals is positive
-(net − Σ gpus × capacity price − emissions price × kg − the bid's dual). When none is left
-the master's duals are optimal for the whole relaxation. A time limit may stop it earlier;
-``converged`` then says so and ``largest_reduced_profit_eur`` how far from optimal it is.
+starts from the clearing's own placements (or its warm start, when the clearing solves it
+before its search) and each bid's best few candidates, and every round adds, per bid, the
+best few candidates whose reduced profit at the master's duals is positive (net − Σ gpus ×
+capacity price − emissions price × kg − the bid's dual). When none is left the master's
+duals are optimal for the whole relaxation. Masters are solved by interior point while
+columns enter, then once more to a vertex, whose duals are the prices published. A time
+limit may stop it earlier; ``converged`` then says so and ``largest_reduced_profit_eur`` how
+far from optimal it is.
 
 **Payments** (EUR, for the whole job). An accepted bid is charged its energy cost (wholesale
 + tariff adder), its carbon fee (carbon price × its emissions) and, over its GPU-hours, the
@@ -39,8 +42,11 @@ import numpy as np
 from optim.candidates import Candidates, MarketArrays, prefix_sums
 from optim.solver import LpMaster
 
-#: Columns added per bid in each column-generation round, and per bid at the start.
+#: Columns per bid at the start, and added per bid in each column-generation round: with
+#: interior-point masters, more columns per round and fewer rounds is faster (measured at L:
+#: 10 per round converged in 55-64 s, 3 in 140 s, 30 in 88 s).
 COLUMNS_PER_BID = 3
+COLUMNS_PER_ROUND = 10
 #: Seconds any one master LP may take even past the deadline: prices need an optimal master.
 MASTER_FLOOR_S = 120.0
 #: Reduced profit (EUR) above which a candidate enters the master: a tenth of a cent, well
@@ -77,7 +83,7 @@ def capacity_charge(cands: Candidates, prices: np.ndarray) -> np.ndarray:
                          - prefix[cands.pool, cands.start])
 
 
-def _best_per_bid(bid: np.ndarray, score: np.ndarray, index: np.ndarray, k: int) -> np.ndarray:
+def best_per_bid(bid: np.ndarray, score: np.ndarray, index: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` highest-scoring entries of ``index`` for each bid (ties: lower index)."""
     if index.size == 0:
         return index
@@ -89,66 +95,129 @@ def _best_per_bid(bid: np.ndarray, score: np.ndarray, index: np.ndarray, k: int)
     return np.sort(order[rank < k])
 
 
+class Relaxation:
+    """The LP relaxation solved by column generation (module docstring), kept between calls.
+
+    ``net_eur`` is each candidate's net welfare at the round's carbon price. The clearing
+    solves it before its neighbourhood search (whose moves it ranks) and asks it again for
+    the prices once the placements are known: a converged master is not solved twice.
+    """
+
+    def __init__(self, cands: Candidates, arrays: MarketArrays, net_eur: np.ndarray,
+                 emissions_cap_kg: float | None, threads: int | None = None) -> None:
+        self.bids = len(arrays.bid_ids)
+        # Candidates with net <= 0 never price in: their reduced profit is < 0 at any prices.
+        self.positive = np.flatnonzero(net_eur > 0)
+        self.sub = cands.subset(self.positive)
+        self.net = net_eur[self.positive]
+        self.master = LpMaster(self.bids, arrays.cap, emissions_cap_kg, threads)
+        self.in_master = np.zeros(self.positive.size, dtype=bool)
+        self.position = np.full(len(cands), -1, dtype=np.int64)
+        self.position[self.positive] = np.arange(self.positive.size)
+        self.shape = arrays.cap.shape
+        self.prices: Prices | None = None
+        self.started = False
+
+    @property
+    def converged(self) -> bool:
+        """Whether the last solve proved the master optimal for the whole relaxation."""
+        return self.prices is not None and self.prices.converged
+
+    def add(self, candidates: np.ndarray) -> int:
+        """Add these candidates (indices into the round's candidates) as columns, unless
+        they are in the master already or never profitable; returns how many were added."""
+        local = self.position[candidates]
+        return self._add(np.unique(local[local >= 0]))
+
+    def _add(self, local: np.ndarray) -> int:
+        local = local[~self.in_master[local]]
+        if local.size == 0:
+            return 0
+        self.in_master[local] = True
+        sub = self.sub
+        self.master.add_columns(sub.bid[local], sub.pool[local], sub.start[local],
+                                sub.duration[local], sub.gpus[local], sub.emissions_kg[local],
+                                self.net[local])
+        self.prices = None  # a new column may change the optimum
+        return int(local.size)
+
+    def solve(self, seconds: float, seed: np.ndarray | None = None,
+              rank: np.ndarray | None = None) -> Prices:
+        """Column generation from the current master until no column prices in.
+
+        ``seed`` candidates join the master first; on the first call each bid also brings its
+        ``COLUMNS_PER_BID`` best candidates by ``rank`` (one score per candidate, e.g. reduced
+        profit at the Lagrangian bound's prices; without it, net value per GPU-hour).
+        ``seconds`` caps the wall time: the last master's duals are then returned, flagged
+        not converged.
+        """
+        started = time.perf_counter()
+        deadline = started + seconds
+        sub, net = self.sub, self.net
+        if seed is not None:
+            self.add(seed)
+        if not self.started:
+            self.started = True
+            score = net / (sub.gpus * sub.duration) if rank is None else rank[self.positive]
+            self._add(best_per_bid(sub.bid, score, np.arange(self.positive.size),
+                                    COLUMNS_PER_BID))
+        if self.prices is not None and self.prices.converged:
+            return self.prices
+        objective, surplus = 0.0, np.zeros(self.bids)
+        caps, sigma = np.zeros(self.shape), 0.0
+        iterations, converged, largest = 0, self.positive.size == 0, 0.0
+        # Interior-point masters while columns enter; once none does, a vertex (its duals
+        # are the published prices), which may price in a few columns the interior duals did
+        # not: from then on primal simplex resumes from the vertex's basis.
+        method = "interior"
+        while not converged:
+            iterations += 1
+            objective, surplus, caps, sigma, _ = self.master.solve(
+                max(deadline - time.perf_counter(), MASTER_FLOOR_S), method)
+            reduced = (net - capacity_charge(sub, caps) - sigma * sub.emissions_kg
+                       - surplus[sub.bid])
+            entering = np.flatnonzero((reduced > REDUCED_PROFIT_TOL_EUR) & ~self.in_master)
+            if entering.size == 0:
+                if method != "interior":
+                    converged, largest = True, 0.0
+                    break
+                method = "vertex"
+                continue
+            largest = float(reduced[entering].max())
+            if time.perf_counter() >= deadline:
+                break
+            self._add(best_per_bid(sub.bid, reduced, entering, COLUMNS_PER_ROUND))
+            if method == "vertex":
+                method = "simplex"
+        self.prices = Prices(
+            capacity_eur_per_gpu_hour=caps, emissions_eur_per_kg=sigma,
+            bid_surplus_eur=surplus, lp_objective_eur=objective, converged=converged,
+            largest_reduced_profit_eur=largest, iterations=iterations,
+            columns=self.master.columns, seconds=time.perf_counter() - started,
+        )
+        return self.prices
+
+
 def relaxation_prices(cands: Candidates, arrays: MarketArrays, net_eur: np.ndarray,
                       emissions_cap_kg: float | None, *, seed: np.ndarray,
                       seconds: float, threads: int | None = None,
                       rank: np.ndarray | None = None) -> Prices:
     """Solve the LP relaxation by column generation and return its prices (module docstring).
 
-    ``net_eur`` is each candidate's net welfare at the round's carbon price; ``seed`` the
-    candidate indices to start from (the clearing's placements); ``seconds`` caps the wall
-    time (the last master's duals are returned, flagged not converged). ``rank`` (one score
-    per candidate, e.g. reduced profit at the Lagrangian bound's prices) picks each bid's
-    first columns; without it, net value per GPU-hour does.
+    ``seed`` is the candidate indices to start from (the clearing's placements); see
+    :class:`Relaxation` for the rest.
     """
-    started = time.perf_counter()
-    deadline = started + seconds
-    bids = len(arrays.bid_ids)
-    # Candidates with net <= 0 never price in: their reduced profit is < 0 at any prices.
-    positive = np.flatnonzero(net_eur > 0)
-    sub = cands.subset(positive)
-    net = net_eur[positive]
-    master = LpMaster(bids, arrays.cap, emissions_cap_kg, threads)
-    in_master = np.zeros(positive.size, dtype=bool)
-    position = np.full(len(cands), -1, dtype=np.int64)
-    position[positive] = np.arange(positive.size)
+    return Relaxation(cands, arrays, net_eur, emissions_cap_kg, threads).solve(
+        seconds, seed=seed, rank=rank)
 
-    def add(local: np.ndarray) -> int:
-        local = local[~in_master[local]]
-        in_master[local] = True
-        master.add_columns(sub.bid[local], sub.pool[local], sub.start[local],
-                           sub.duration[local], sub.gpus[local], sub.emissions_kg[local],
-                           net[local])
-        return int(local.size)
 
-    score = net / (sub.gpus * sub.duration) if rank is None else rank[positive]
-    first = np.union1d(position[seed][position[seed] >= 0],
-                       _best_per_bid(sub.bid, score, np.arange(positive.size),
-                                     COLUMNS_PER_BID))
-    add(first)
-    objective, surplus = 0.0, np.zeros(bids)
-    caps, sigma = np.zeros(arrays.cap.shape), 0.0
-    iterations, converged, largest = 0, positive.size == 0, 0.0
-    while not converged:
-        iterations += 1
-        objective, surplus, caps, sigma, _ = master.solve(
-            max(deadline - time.perf_counter(), MASTER_FLOOR_S))
-        reduced = (net - capacity_charge(sub, caps) - sigma * sub.emissions_kg
-                   - surplus[sub.bid])
-        entering = np.flatnonzero((reduced > REDUCED_PROFIT_TOL_EUR) & ~in_master)
-        if entering.size == 0:
-            converged, largest = True, 0.0
-            break
-        largest = float(reduced[entering].max())
-        if time.perf_counter() >= deadline:
-            break
-        add(_best_per_bid(sub.bid, reduced, entering, COLUMNS_PER_BID))
-    return Prices(
-        capacity_eur_per_gpu_hour=caps, emissions_eur_per_kg=sigma, bid_surplus_eur=surplus,
-        lp_objective_eur=objective, converged=converged, largest_reduced_profit_eur=largest,
-        iterations=iterations, columns=master.columns,
-        seconds=time.perf_counter() - started,
-    )
+def reduced_profits(cands: Candidates, net_eur: np.ndarray, prices: Prices) -> np.ndarray:
+    """Each candidate's reduced profit at the relaxation's prices (EUR): its net value less
+    its capacity and emissions charges and its bid's LP surplus; 0 for the LP's own
+    placements, < 0 for every candidate once the relaxation has converged."""
+    return (net_eur - capacity_charge(cands, prices.capacity_eur_per_gpu_hour)
+            - prices.emissions_eur_per_kg * cands.emissions_kg
+            - prices.bid_surplus_eur[cands.bid])
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,5 +254,5 @@ def lost_opportunity(cands: Candidates, bids: int, accepted: np.ndarray, prices:
     return out
 
 
-__all__ = ["Payments", "Prices", "capacity_charge", "lost_opportunity", "payments",
-           "relaxation_prices"]
+__all__ = ["Payments", "Prices", "Relaxation", "best_per_bid", "capacity_charge",
+           "lost_opportunity", "payments", "reduced_profits", "relaxation_prices"]
