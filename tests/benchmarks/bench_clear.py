@@ -183,7 +183,7 @@ def checks(r: dict[str, Any]) -> list[str]:
                   f"{verdict(share <= 0.25)} ({100 * share:.1f} %)")
     if r["size"].startswith("L"):
         return [
-            f"{r['size']} (L) targets {measured}",
+            f"{r['size']} targets {measured}",
             f"  target: gap <= 1 % within 60 s wall: "
             f"{verdict(r['feasible'] and gap <= 1.0 and wall <= 60.0)}",
             share_line,
