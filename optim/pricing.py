@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optim.candidates import Candidates, MarketArrays, prefix_sums
-from optim.solver import LpMaster
+from optim.solver import LpMaster, MasterMethod
 
 #: Columns per bid at the start, and added per bid in each column-generation round: with
 #: interior-point masters, more columns per round and fewer rounds is faster (measured at L:
@@ -169,13 +169,12 @@ class Relaxation:
         # Interior-point masters while columns enter; once none does, a vertex (its duals
         # are the published prices), which may price in a few columns the interior duals did
         # not: from then on primal simplex resumes from the vertex's basis.
-        method = "interior"
+        method: MasterMethod = "interior"
         while not converged:
             iterations += 1
             objective, surplus, caps, sigma, _ = self.master.solve(
                 max(deadline - time.perf_counter(), MASTER_FLOOR_S), method)
-            reduced = (net - capacity_charge(sub, caps) - sigma * sub.emissions_kg
-                       - surplus[sub.bid])
+            reduced = _reduced(sub, net, caps, sigma, surplus)
             entering = np.flatnonzero((reduced > REDUCED_PROFIT_TOL_EUR) & ~self.in_master)
             if entering.size == 0:
                 if method != "interior":
@@ -215,9 +214,13 @@ def reduced_profits(cands: Candidates, net_eur: np.ndarray, prices: Prices) -> n
     """Each candidate's reduced profit at the relaxation's prices (EUR): its net value less
     its capacity and emissions charges and its bid's LP surplus; 0 for the LP's own
     placements, < 0 for every candidate once the relaxation has converged."""
-    return (net_eur - capacity_charge(cands, prices.capacity_eur_per_gpu_hour)
-            - prices.emissions_eur_per_kg * cands.emissions_kg
-            - prices.bid_surplus_eur[cands.bid])
+    return _reduced(cands, net_eur, prices.capacity_eur_per_gpu_hour,
+                    prices.emissions_eur_per_kg, prices.bid_surplus_eur)
+
+
+def _reduced(cands: Candidates, net_eur: np.ndarray, caps: np.ndarray, sigma: float,
+             surplus: np.ndarray) -> np.ndarray:
+    return net_eur - capacity_charge(cands, caps) - sigma * cands.emissions_kg - surplus[cands.bid]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import highspy
 import numpy as np
@@ -156,6 +157,10 @@ def raw_highs_build(f: Formulation, carbon_price_eur_per_t: float) -> tuple[high
     return h, time.perf_counter() - started
 
 
+#: How :meth:`LpMaster.solve` solves a master (see there).
+MasterMethod = Literal["interior", "vertex", "simplex"]
+
+
 class LpMaster:
     """The restricted master LP of column generation (:mod:`optim.pricing`), in highspy.
 
@@ -181,11 +186,6 @@ class LpMaster:
         if threads:
             h.setOptionValue("threads", int(threads))
         h.changeObjectiveSense(highspy.ObjSense.kMaximize)
-        # Interior point: the columns are dense (a job's every hour), and measured on the
-        # final master at L (25,759 columns) it solved in 12.6 s from scratch against 29 s
-        # for dual and 92 s for primal simplex; re-solving by primal simplex from the last
-        # basis took 129 s over column generation against 55 s for interior point.
-        h.setOptionValue("solver", "ipm")
         h.addRows(upper.size, np.full(upper.size, -highspy.kHighsInf), upper, 0,
                   np.zeros(1, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
         self.h = h
@@ -217,7 +217,7 @@ class LpMaster:
                        r.astype(np.int32), v)
         self.columns += n
 
-    def solve(self, time_limit_s: float, method: str = "vertex") -> tuple[
+    def solve(self, time_limit_s: float, method: MasterMethod = "vertex") -> tuple[
             float, np.ndarray, np.ndarray, float, np.ndarray]:
         """Solve; returns (objective EUR, bid duals, capacity duals (P, H), emissions dual,
         column values). Raises SolveError unless HiGHS proves the LP optimal.
@@ -228,6 +228,10 @@ class LpMaster:
         resumes primal simplex from the last basis (after a vertex solve, a few added columns
         cost a few pivots instead of another interior-point solve).
         """
+        # Interior point by default: the columns are dense (a job's every hour), and
+        # measured on the final master at L (25,759 columns) it solved in 12.6 s from
+        # scratch against 29 s for dual and 92 s for primal simplex; re-solving by primal
+        # simplex from the last basis took 129 s over column generation against 55 s.
         if method == "simplex":
             self.h.setOptionValue("solver", "simplex")
             self.h.setOptionValue("simplex_strategy", 4)
