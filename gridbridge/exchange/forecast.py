@@ -24,7 +24,7 @@ import orjson
 
 from gridbridge.hours import format_hour, parse_hour
 
-__all__ = ["HourForecast", "PackedForecast", "pack", "unpack"]
+__all__ = ["HourForecast", "PackedForecast", "pack", "pack_columns", "unpack"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,16 +50,24 @@ def pack(hours: Iterable[tuple[str, HourForecast]]) -> PackedForecast:
     """The stored form of ``(hour_utc, values)`` pairs (hour text as
     :data:`gridbridge.hours.HOUR_FORMAT`; distinct hours, at least one)."""
     ordered = sorted(hours, key=lambda pair: pair[0])  # text order is time order
-    if not ordered:
+    return pack_columns([hour for hour, _ in ordered],
+                        [dict(values.gpus_free) for _, values in ordered],
+                        [values.carbon_g_per_kwh for _, values in ordered],
+                        [values.price_eur_per_mwh for _, values in ordered])
+
+
+def pack_columns(hour_utc: list[str], gpus_free: list[dict[str, int]],
+                 carbon_g_per_kwh: list[float], price_eur_per_mwh: list[float]) -> PackedForecast:
+    """The stored form of hours given as the document's columns, already in time order
+    (hour text as :data:`gridbridge.hours.HOUR_FORMAT`, distinct, at least one; free GPUs
+    as dicts by type, gCO2eq/kWh, EUR/MWh): what :func:`pack` builds, without an object per
+    hour (telemetry ingest packs hundreds of hours per report)."""
+    if not hour_utc:
         raise ValueError("a forecast has at least one hour")
-    document = {
-        "hour_utc": [hour for hour, _ in ordered],
-        "gpus_free": [dict(values.gpus_free) for _, values in ordered],
-        "carbon_g_per_kwh": [values.carbon_g_per_kwh for _, values in ordered],
-        "price_eur_per_mwh": [values.price_eur_per_mwh for _, values in ordered],
-    }
-    end = format_hour(parse_hour(ordered[-1][0]) + timedelta(hours=1))
-    return PackedForecast(ordered[0][0], end, orjson.dumps(document).decode("utf-8"))
+    document = {"hour_utc": hour_utc, "gpus_free": gpus_free,
+                "carbon_g_per_kwh": carbon_g_per_kwh, "price_eur_per_mwh": price_eur_per_mwh}
+    end = format_hour(parse_hour(hour_utc[-1]) + timedelta(hours=1))
+    return PackedForecast(hour_utc[0], end, orjson.dumps(document).decode("utf-8"))
 
 
 def unpack(forecast_json: str) -> dict[str, HourForecast]:

@@ -42,6 +42,7 @@ __all__ = [
     "RegistryData",
     "known_jurisdictions",
     "load_registry",
+    "no_such_site",
     "read_registry",
     "read_registry_folder",
     "set_asks",
@@ -195,9 +196,14 @@ def site_or_404(conn: sa.Connection, site_id: str) -> sa.RowMapping:
     """The site's row; :class:`NotFoundError` when the registry has no such site."""
     row = conn.execute(sa.select(t.sites).where(t.sites.c.site_id == site_id)).mappings().first()
     if row is None:
-        raise NotFoundError(f"site {site_id} is not in the exchange's registry — fix: check the "
-                            "site id (GET /v1/registry lists the sites)")
+        raise no_such_site(site_id)
     return row
+
+
+def no_such_site(site_id: str) -> NotFoundError:
+    """The 404 for a site the registry does not hold."""
+    return NotFoundError(f"site {site_id} is not in the exchange's registry — fix: check the "
+                         "site id (GET /v1/registry lists the sites)")
 
 
 def site_pools(conn: sa.Connection, site_id: str) -> dict[str, sa.RowMapping]:

@@ -142,11 +142,15 @@ def revoke_token(store: ExchangeStore, token_id: str, at: datetime) -> tuple[Tok
     return TokenInfo(row.token_id, row.role, row.subject, row.created_at_utc, when), True
 
 
+# Every request's lookup, built once (a statement built per call has its cache key worked out
+# again each time).
+_VALID_TOKEN = sa.select(t.tokens.c.token_id, t.tokens.c.role, t.tokens.c.subject).where(
+    t.tokens.c.token_sha256 == sa.bindparam("token_sha256"), t.tokens.c.revoked_at_utc.is_(None))
+
+
 def resolve_token(store: ExchangeStore, token: str) -> Principal | None:
-    """Who ``token`` speaks for, or None when it is unknown or revoked."""
+    """Who ``token`` speaks for, or None when it is unknown or revoked (read from the
+    database on every call, so a revocation holds from the next request on)."""
     with store.read() as conn:
-        row = conn.execute(
-            sa.select(t.tokens.c.token_id, t.tokens.c.role, t.tokens.c.subject)
-            .where(t.tokens.c.token_sha256 == hash_token(token),
-                   t.tokens.c.revoked_at_utc.is_(None))).first()
+        row = conn.execute(_VALID_TOKEN, {"token_sha256": hash_token(token)}).first()
     return None if row is None else Principal(row.token_id, row.role, row.subject)
