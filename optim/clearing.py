@@ -39,7 +39,7 @@ from optim.candidates import (
     enumerate_candidates,
     market_arrays,
 )
-from optim.errors import MarketInputError
+from optim.errors import MarketInputError, SolveTimeLimitError
 from optim.formulation import formulate
 from optim.greedy import carbon_aware_greedy, carbon_blind_greedy, ordered_greedy
 from optim.lns import improve
@@ -401,7 +401,7 @@ class Round:
 
     def _relaxation(self, net: np.ndarray, emissions_cap_kg: float | None, warm: np.ndarray,
                     rank: np.ndarray, limit: float,
-                    timer: _Timer) -> tuple[Relaxation, np.ndarray]:
+                    timer: _Timer) -> tuple[Relaxation, np.ndarray | None]:
         """The LP relaxation (the pricing step's, solved now and kept for it) and the
         candidates the neighbourhood search may move bids to: each bid's
         ``SEARCH_COLUMNS_PER_BID`` best by reduced profit at the relaxation's prices, and the
@@ -414,7 +414,8 @@ class Round:
 
         It may take the search's time limit ``limit`` (s) at most here (and the pricing
         step's own limit at most): unconverged, its prices still rank, and the pricing step
-        goes on from where it stopped.
+        goes on from where it stopped. When not even one master LP was solved in that time,
+        the candidates are ``None`` and the search runs unrestricted.
         """
         started = time.perf_counter()
         self.progress("LP relaxation (column generation)")
@@ -422,7 +423,14 @@ class Round:
                       limit)
         relaxation = Relaxation(self.cands, self.arrays, net, emissions_cap_kg,
                                 self.options.threads)
-        prices = relaxation.solve(seconds, seed=warm, rank=rank)
+        try:
+            # No master may run past the time limit here: at XL one master takes minutes.
+            prices = relaxation.solve(seconds, seed=warm, rank=rank, master_floor_s=0.0)
+        except SolveTimeLimitError:
+            # No master solved in time: the search runs unrestricted, and the pricing step
+            # goes on from this master.
+            timer.add("pricing", started)
+            return relaxation, None
         reduced = reduced_profits(self.cands, net, prices)
         best = best_per_bid(self.cands.bid, reduced, np.flatnonzero(net > 0),
                             SEARCH_COLUMNS_PER_BID)

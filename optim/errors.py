@@ -31,6 +31,10 @@ class SolveError(GridBridgeError, RuntimeError):
     exit_code = 3
 
 
+class SolveTimeLimitError(SolveError):
+    """The solver reached its time limit before it had a usable result."""
+
+
 class CheckFailedError(GridBridgeError):
     """An independent check found a clearing that breaks a constraint or misreports a figure."""
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optim.candidates import Candidates, MarketArrays, prefix_sums
+from optim.errors import SolveTimeLimitError
 from optim.solver import LpMaster, MasterMethod
 
 #: Columns per bid at the start, and added per bid in each column-generation round: with
@@ -117,6 +118,9 @@ class Relaxation:
         self.shape = arrays.cap.shape
         self.prices: Prices | None = None
         self.started = False
+        # The last optimal master: objective, bid duals, capacity duals, emissions dual, and
+        # the largest reduced profit left at them (EUR).
+        self._last: tuple[float, np.ndarray, np.ndarray, float, float] | None = None
 
     @property
     def converged(self) -> bool:
@@ -142,14 +146,15 @@ class Relaxation:
         return int(local.size)
 
     def solve(self, seconds: float, seed: np.ndarray | None = None,
-              rank: np.ndarray | None = None) -> Prices:
+              rank: np.ndarray | None = None, master_floor_s: float = MASTER_FLOOR_S) -> Prices:
         """Column generation from the current master until no column prices in.
 
         ``seed`` candidates join the master first; on the first call each bid also brings its
         ``COLUMNS_PER_BID`` best candidates by ``rank`` (one score per candidate, e.g. reduced
         profit at the Lagrangian bound's prices; without it, net value per GPU-hour).
-        ``seconds`` caps the wall time: the last master's duals are then returned, flagged
-        not converged.
+        ``seconds`` caps the wall time, except that one master may run ``master_floor_s``
+        past it: the last optimal master's duals are then returned, flagged not converged.
+        Raises SolveTimeLimitError when no master has been solved optimally by then.
         """
         started = time.perf_counter()
         deadline = started + seconds
@@ -163,26 +168,35 @@ class Relaxation:
                                     COLUMNS_PER_BID))
         if self.prices is not None and self.prices.converged:
             return self.prices
-        objective, surplus = 0.0, np.zeros(self.bids)
-        caps, sigma = np.zeros(self.shape), 0.0
-        iterations, converged, largest = 0, self.positive.size == 0, 0.0
+        objective, surplus, caps, sigma, largest = self._last or (
+            0.0, np.zeros(self.bids), np.zeros(self.shape), 0.0, 0.0)
+        iterations, converged = 0, self.positive.size == 0
         # Interior-point masters while columns enter; once none does, a vertex (its duals
         # are the published prices), which may price in a few columns the interior duals did
         # not: from then on primal simplex resumes from the vertex's basis.
         method: MasterMethod = "interior"
         while not converged:
             iterations += 1
-            objective, surplus, caps, sigma, _ = self.master.solve(
-                max(deadline - time.perf_counter(), MASTER_FLOOR_S), method)
+            try:
+                objective, surplus, caps, sigma, _ = self.master.solve(
+                    max(deadline - time.perf_counter(), master_floor_s), method)
+            except SolveTimeLimitError:
+                # At XL one master may outlast the time left: the last optimal master's
+                # duals still rank candidates, flagged not converged. Without one there are
+                # no prices at all.
+                if self._last is None:
+                    raise
+                break
             reduced = _reduced(sub, net, caps, sigma, surplus)
             entering = np.flatnonzero((reduced > REDUCED_PROFIT_TOL_EUR) & ~self.in_master)
+            largest = float(reduced[entering].max()) if entering.size else 0.0
+            self._last = objective, surplus, caps, sigma, largest
             if entering.size == 0:
                 if method != "interior":
-                    converged, largest = True, 0.0
+                    converged = True
                     break
                 method = "vertex"
                 continue
-            largest = float(reduced[entering].max())
             if time.perf_counter() >= deadline:
                 break
             self._add(best_per_bid(sub.bid, reduced, entering, COLUMNS_PER_ROUND))

@@ -18,7 +18,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pyomo.contrib.appsi.solvers import Highs
 
-from optim.errors import SolveError
+from optim.errors import SolveError, SolveTimeLimitError
 from optim.formulation import Formulation
 from optim.model import chosen_of, set_values
 from optim.options import SolveOptions, SolveStatus
@@ -220,7 +220,8 @@ class LpMaster:
     def solve(self, time_limit_s: float, method: MasterMethod = "vertex") -> tuple[
             float, np.ndarray, np.ndarray, float, np.ndarray]:
         """Solve; returns (objective EUR, bid duals, capacity duals (P, H), emissions dual,
-        column values). Raises SolveError unless HiGHS proves the LP optimal.
+        column values). Raises SolveTimeLimitError when the time limit stops it, SolveError
+        on any other status but optimal.
 
         ``method``: ``"interior"`` returns the interior point's optimal solution as it is
         (cheap, and its central duals serve column generation well); ``"vertex"`` adds
@@ -244,9 +245,13 @@ class LpMaster:
                               self.h.getRunTime() + max(float(time_limit_s), 0.01))
         self.h.run()
         raw = self.h.getModelStatus()
+        if raw == highspy.HighsModelStatus.kTimeLimit:
+            raise SolveTimeLimitError(
+                f"a master LP of the pricing step reached its time limit ({time_limit_s:g} s); "
+                "raise --pricing-time-limit so the LP relaxation can be solved")
         if raw != highspy.HighsModelStatus.kOptimal:
-            raise SolveError(f"the pricing LP stopped with status {raw.name}; raise "
-                             "--time-limit so the LP relaxation can be solved")
+            raise SolveError(f"the pricing LP stopped with status {raw.name}; check the bundle "
+                             "with gridbridge market validate and report it")
         sol = self.h.getSolution()
         # Duals of <= rows in a maximisation are >= 0; clip round-off below zero.
         dual = np.maximum(np.asarray(sol.row_dual, dtype=float), 0.0)

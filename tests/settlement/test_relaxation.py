@@ -4,7 +4,8 @@ At large sizes the clearing solves the relaxation before its neighbourhood searc
 profits pick where bids may move) and asks the same :class:`optim.pricing.Relaxation` for
 the prices afterwards. These tests check that this gives the LP relaxation of the whole
 market, the same one the pricing step solves from scratch, and that a converged relaxation
-is not solved again.
+is not solved again, and that a master stopped by its time limit (one can outlast the time
+left at XL) leaves usable duals or, when there are none yet, an unrestricted search.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import pytest
 
 from gridbridge.market import MakerOptions, make_market
 from optim.candidates import enumerate_candidates, market_arrays
+from optim.check import check_clearing
 from optim.clearing import clear
+from optim.errors import SolveTimeLimitError
 from optim.options import SolveOptions
 from optim.pricing import REDUCED_PROFIT_TOL_EUR, Relaxation, reduced_profits
+from optim.solver import LpMaster
 from tests.conftest import BRIDGE_2023 as DATASET
 
 
@@ -61,3 +65,58 @@ def test_converged_relaxation_prices_every_candidate_out_and_is_not_solved_again
     assert relaxation.add(in_master) == 0
     assert relaxation.add(np.flatnonzero(net <= 0)) == 0
     assert relaxation.solve(60.0) is prices
+
+
+def _times_out(calls: set[int]):  # type: ignore[no-untyped-def]
+    """LpMaster.solve as HiGHS answers when its time limit stops a master: the calls
+    numbered in ``calls`` (1-based) raise SolveTimeLimitError, the others solve for real.
+    A real time-out is not reproducible on small masters, which HiGHS solves in
+    milliseconds, so the stop is injected where HiGHS would report it."""
+    real, seen = LpMaster.solve, [0]
+
+    def solve(master: LpMaster, time_limit_s: float, method: str = "vertex"):  # type: ignore[no-untyped-def]
+        seen[0] += 1
+        if seen[0] in calls:
+            raise SolveTimeLimitError("a master LP of the pricing step reached its time limit")
+        return real(master, time_limit_s, method)  # type: ignore[arg-type]
+
+    return solve
+
+
+def test_a_master_stopped_by_its_time_limit_leaves_the_last_optimal_duals(
+        market, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    arrays = market_arrays(market)
+    cands = enumerate_candidates(market, arrays)
+    net = cands.net_eur(market.config.carbon_price_eur_per_t)
+    exact = Relaxation(cands, arrays, net, None).solve(60.0)
+    relaxation = Relaxation(cands, arrays, net, None)
+    monkeypatch.setattr(LpMaster, "solve", _times_out({2}))
+    stopped = relaxation.solve(60.0)
+    # The first master's duals, not converged; its LP is below the whole relaxation's.
+    assert not stopped.converged and not relaxation.converged
+    assert stopped.iterations == 2 and stopped.largest_reduced_profit_eur > 0
+    assert 0 < stopped.lp_objective_eur <= exact.lp_objective_eur + 1e-6
+    monkeypatch.undo()
+    # Asked again, it goes on from there to the same optimum as from scratch.
+    resumed = relaxation.solve(60.0)
+    assert resumed.converged
+    assert resumed.lp_objective_eur == pytest.approx(exact.lp_objective_eur, abs=1e-3)
+
+
+def test_no_master_solved_in_time_is_an_error_for_the_relaxation_not_for_the_clearing(
+        market, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    arrays = market_arrays(market)
+    cands = enumerate_candidates(market, arrays)
+    net = cands.net_eur(market.config.carbon_price_eur_per_t)
+    monkeypatch.setattr(LpMaster, "solve", _times_out({1}))
+    with pytest.raises(SolveTimeLimitError):
+        Relaxation(cands, arrays, net, None).solve(60.0)
+    # In a clearing the first master is the one before the search: the search then runs
+    # unrestricted, and the pricing step goes on to exact prices.
+    monkeypatch.setattr(LpMaster, "solve", _times_out({1}))
+    cleared = clear(market, SolveOptions(time_limit_s=5, baselines=False, bound_iterations=50,
+                                         whole_model_nonzeros=0))
+    assert cleared.report.method == "neighbourhood_search"
+    assert cleared.pricing is not None and cleared.pricing.converged
+    assert check_clearing(market, cleared.placements, cleared.rejected, cleared.summary(),
+                          cleared.prices).ok
