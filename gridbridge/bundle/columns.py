@@ -21,6 +21,14 @@ import polars as pl
 from gridbridge.bundle.options import GPU_OPTIONS_FIX
 from gridbridge.errors import MAX_ROWS_REPORTED, Problem
 from gridbridge.hours import HOUR_FORMAT, parse_hour_column
+from gridbridge.limits import (
+    ASK_EUR_PER_GPU_HOUR,
+    BID_VALUE_EUR,
+    CARBON_G_PER_KWH,
+    PRICE_EUR_PER_MWH,
+    Limit,
+    format_bound,
+)
 from optim.market import SCHEMAS
 
 __all__ = [
@@ -51,12 +59,19 @@ class Range:
     low_open: bool = False
     high: float | None = None
     integer: bool = False
+    unit: str = ""
+
+    @classmethod
+    def of(cls, limit: Limit) -> Range:
+        """The closed range of one of :mod:`gridbridge.limits`' sane bounds."""
+        return cls(limit.low, high=limit.high, unit=limit.unit)
 
     def describe(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
         if self.low is not None and self.high is not None:
-            return f"between {self.low:g} and {self.high:g}"
+            return f"between {format_bound(self.low)} and {format_bound(self.high)}{unit}"
         if self.low is not None:
-            return f"{'>' if self.low_open else '>='} {self.low:g}"
+            return f"{'>' if self.low_open else '>='} {format_bound(self.low)}{unit}"
         return "finite"
 
 
@@ -90,28 +105,29 @@ NUMBERS: dict[tuple[str, str], tuple[Range, str]] = {
         "write the number of free GPUs as a whole number, 0 or more",
     ),
     ("capacity", "ask_eur_per_gpu_hour"): (
-        Range(0),
-        "write the site's ask in EUR per GPU-hour, 0 or more",
+        Range.of(ASK_EUR_PER_GPU_HOUR),
+        "write the site's ask in EUR per GPU-hour (not per node, not in cents), e.g. 1.25",
     ),
     ("grid", "carbon_direct_g_per_kwh"): (
-        Range(0),
-        "write the direct carbon intensity in gCO2eq/kWh, 0 or more",
+        Range.of(CARBON_G_PER_KWH),
+        "write the direct carbon intensity in gCO2eq/kWh (not per MWh), e.g. 420",
     ),
     ("grid", "carbon_lifecycle_g_per_kwh"): (
-        Range(0),
-        "write the lifecycle carbon intensity in gCO2eq/kWh, 0 or more",
+        Range.of(CARBON_G_PER_KWH),
+        "write the lifecycle carbon intensity in gCO2eq/kWh (not per MWh), e.g. 480",
     ),
     ("grid", "price_eur_per_mwh"): (
-        Range(),
-        "write the wholesale price in EUR/MWh as a finite number (negative prices are allowed)",
+        Range.of(PRICE_EUR_PER_MWH),
+        "write the zone's wholesale price in EUR/MWh (not per kWh, not in local currency; "
+        "negative prices are allowed)",
     ),
     ("bids", "gpus"): (
         Range(0, low_open=True, integer=True),
         "write how many GPUs the job needs as a whole number, 1 or more",
     ),
     ("bids", "value_eur"): (
-        Range(0),
-        "write the most the member will pay for the whole job in EUR, 0 or more",
+        Range.of(BID_VALUE_EUR),
+        "write the most the member will pay for the whole job in EUR, e.g. 25000",
     ),
 }
 

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from gridbridge.bundle.columns import Report
 from gridbridge.hours import HourParseError, format_hour, parse_hour
+from gridbridge.limits import CARBON_PRICE_EUR_PER_T, Limit
 from optim.market import CARBON_SIGNALS, MarketConfig
 
 __all__ = ["CONFIG_FILE", "check_config"]
@@ -46,16 +47,26 @@ def _config_time(rep: Report, key: str, value: object) -> datetime | None:
 
 
 def _config_number(
-    rep: Report, config: Mapping[str, object], key: str, *, positive: bool, fix: str
+    rep: Report,
+    config: Mapping[str, object],
+    key: str,
+    *,
+    positive: bool,
+    fix: str,
+    limit: Limit | None = None,
 ) -> float | None:
+    """``config[key]`` as a finite number >= 0 (> 0 when ``positive``) and, when ``limit``
+    (one of :mod:`gridbridge.limits`' bounds, low 0) is given, within it."""
     value = config[key]
     # bool is an int in Python but `true` is not a number in a config file.
     if isinstance(value, bool) or not isinstance(value, int | float):
         rep.add(CONFIG_FILE, None, key, f"{key} is {value!r}, not a number", fix)
         return None
     number = float(value)
-    if not math.isfinite(number) or number < 0 or (positive and number == 0):
-        rule = "> 0" if positive else ">= 0"
+    low_ok = number > 0 if positive else number >= 0
+    high_ok = limit is None or number <= limit.high
+    if not (math.isfinite(number) and low_ok and high_ok):
+        rule = limit.describe() if limit else ("> 0" if positive else ">= 0")
         rep.add(CONFIG_FILE, None, key, f"{key} is {value!r}; it must be finite and {rule}", fix)
         return None
     return number
@@ -106,6 +117,7 @@ def check_config(
             "carbon_price_eur_per_t",
             positive=False,
             fix="write the carbon price in EUR per tonne CO2eq, e.g. 80.0",
+            limit=CARBON_PRICE_EUR_PER_T,
         )
     signal = config.get("carbon_signal")
     if "carbon_signal" in config and signal not in CARBON_SIGNALS:

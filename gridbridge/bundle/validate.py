@@ -29,6 +29,10 @@ Rules and decisions (units as in DESIGN.md: UTC hour-beginning stamps, half-open
   Prices (``price_eur_per_mwh``, ``tariff_adder_eur_per_mwh``) may be negative; intensities,
   asks and bid values may not. ``pue`` >= 1, ``pledge_share`` in [0, 1], ``it_kw`` and
   ``board_kw`` > 0, ``lat`` in [-90, 90], ``lon`` in [-180, 180].
+* Numbers from outside lie within the sane bounds of :mod:`gridbridge.limits`, which the
+  exchange's contract shares: ``price_eur_per_mwh`` in [-10000, 10000] EUR/MWh, intensities
+  in [0, 2000] gCO2eq/kWh, ``ask_eur_per_gpu_hour`` in [0, 1000], ``value_eur`` in [0, 1e9]
+  EUR and ``carbon_price_eur_per_t`` in [0, 100000].
 * Times must be UTC whole hours (see :mod:`gridbridge.hours`); the window must be hour-aligned
   with ``window_end_utc`` > ``window_start_utc``.
 * Keys are unique: ``members.member``, ``gpus.gpu_type``, ``sites.site_id``, ``bids.bid_id``,

@@ -14,6 +14,7 @@ from gridbridge.bundle import read_bundle
 from gridbridge.clearing import read_clearing, write_clearing, write_frontier
 from gridbridge.cli.output import comparison_table, make_console, net_positions_table
 from gridbridge.errors import InputError
+from gridbridge.limits import CARBON_PRICE_EUR_PER_T, EMISSIONS_CAP_T
 from gridbridge.settlement import round_id_for, round_postings
 from optim.check import check_clearing
 from optim.clearing import BASELINES, Clearing, clear
@@ -48,10 +49,10 @@ class _Progress:
 def _options(carbon_price: float | None, emissions_cap: float | None, time_limit: float | None,
              mip_gap: float | None, threads: int | None,
              pricing_time_limit: float | None = None) -> SolveOptions:
-    if carbon_price is not None and not carbon_price >= 0:
-        raise InputError("--carbon-price must be >= 0 (EUR per tonne CO2eq)")
-    if emissions_cap is not None and not emissions_cap >= 0:
-        raise InputError("--emissions-cap must be >= 0 (tonnes CO2eq for the round)")
+    for option, value, limit in (("--carbon-price", carbon_price, CARBON_PRICE_EUR_PER_T),
+                                 ("--emissions-cap", emissions_cap, EMISSIONS_CAP_T)):
+        if value is not None and not limit.low <= value <= limit.high:
+            raise InputError(f"{option} must be {limit.describe()}, not {value:g}")
     if time_limit is not None and not time_limit > 0:
         raise InputError("--time-limit must be > 0 seconds")
     if mip_gap is not None and not 0 <= mip_gap < 1:

@@ -10,6 +10,10 @@ Validation rules every model applies (each failure is a 422 naming the field):
 * stamps must be UTC and on a whole hour (``14:00Z``, not ``14:30Z`` or ``+02:00``);
 * numbers must be finite (no NaN or infinity) and GPU counts, intensities and energy >= 0;
   prices may be negative (Germany had 301 negative hours in 2023);
+* prices, intensities, asks, bid values and carbon prices lie within the sane bounds of
+  :mod:`gridbridge.limits` (published in the schema as ``minimum``/``maximum``); a value
+  outside, or not a finite number, is refused with one message naming the field, its bounds
+  and the fix;
 * identifiers (report ids, bid ids) are 1-100 printable characters without spaces;
 * lists are bounded (``MAX_HOURS`` hours per report), so no body is unbounded;
 * metered energy and intensity are bounded (``MAX_METERED_KWH``, ``MAX_INTENSITY_G_PER_KWH``),
@@ -20,6 +24,7 @@ Who may call what is stated per endpoint in :mod:`gridbridge.exchange.app`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -28,9 +33,20 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     StringConstraints,
     field_validator,
     model_validator,
+)
+from pydantic_core import CoreSchema, core_schema
+
+from gridbridge.limits import (
+    ASK_EUR_PER_GPU_HOUR,
+    BID_VALUE_EUR,
+    CARBON_G_PER_KWH,
+    CARBON_PRICE_EUR_PER_T,
+    PRICE_EUR_PER_MWH,
+    Limit,
 )
 
 #: At most 31 days of hours in one telemetry or metering report.
@@ -65,10 +81,37 @@ UtcHour = Annotated[datetime, AfterValidator(_utc_hour)]
 #: :data:`datetime.UTC`: the same instant, and rebuilding the hundreds of hours of a report
 #: cost a third of validating it. The exchange only formats and compares them.
 ReportHour = Annotated[datetime, AfterValidator(_whole_utc_hour)]
-# allow_inf_nan=False: pydantic itself refuses NaN and infinity ("should be a finite number"),
-# NaN as that rather than as "not >= 0"; no Python validator runs per value.
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Bounded:
+    """Annotates a float field whose value must be finite and within ``limit``: pydantic's
+    ``Field(ge=..., le=..., allow_inf_nan=False)`` (so the schema publishes the bounds), every
+    refusal of which (not a number, NaN, infinity, out of range) becomes the one message
+    "``name`` must be a finite number between ... — fix: ``fix``". The check and the message
+    are pydantic-core's own (a custom error), so no Python runs per value: telemetry
+    validates hundreds of hours per report. ``low_open`` refuses ``limit.low`` itself."""
+
+    limit: Limit
+    name: str
+    fix: str
+    low_open: bool = False
+
+    def __get_pydantic_core_schema__(self, source: Any,
+                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+        low = {"gt": self.limit.low} if self.low_open else {"ge": self.limit.low}
+        bounded = handler.generate_schema(
+            Annotated[source, Field(**low, le=self.limit.high, allow_inf_nan=False)])
+        message = (f"{self.name} must be a finite number "
+                   f"{self.limit.describe(low_open=self.low_open)} — fix: {self.fix}")
+        return core_schema.custom_error_schema(bounded, custom_error_type="bounded_number",
+                                               custom_error_message=message)
+
+
+CarbonPriceEurPerT = Annotated[float, _Bounded(
+    CARBON_PRICE_EUR_PER_T, "carbon_price_eur_per_t",
+    "give the carbon price in EUR per tonne CO2eq, e.g. 80")]
+
 #: The most facility energy one placement may meter in one hour (kWh): 10 GWh, over 20 times
 #: the largest placement a bid can ask for (100,000 GPUs x 1.3 kW x PUE 3 = 0.4 GWh). Bounded
 #: so that every true-up is an amount the ledger's integer cents can hold.
@@ -98,8 +141,14 @@ class TelemetryHour(_Body):
     gpus_free: dict[GpuType, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
         max_length=MAX_TYPES, description="free whole GPUs by GPU type for this hour",
         json_schema_extra=_ONLY_GPU_TYPE_KEYS)
-    carbon_g_per_kwh: NonNegative = Field(description="grid carbon intensity, gCO2eq/kWh")
-    price_eur_per_mwh: Finite = Field(description="zone's wholesale price, EUR/MWh")
+    carbon_g_per_kwh: Annotated[float, _Bounded(
+        CARBON_G_PER_KWH, "carbon_g_per_kwh",
+        "report the grid's carbon intensity in gCO2eq per kWh (not per MWh)")] = Field(
+        description="grid carbon intensity, gCO2eq/kWh")
+    price_eur_per_mwh: Annotated[float, _Bounded(
+        PRICE_EUR_PER_MWH, "price_eur_per_mwh",
+        "report the zone's wholesale price in EUR per MWh (not per kWh, not in local "
+        "currency)")] = Field(description="zone's wholesale price, EUR/MWh")
 
 
 class TelemetryReport(_Body):
@@ -159,7 +208,9 @@ class BidIn(_Body):
     options: list[GpuOption] = Field(min_length=1, max_length=MAX_TYPES)
     release_utc: UtcHour
     deadline_utc: UtcHour
-    value_eur: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    value_eur: Annotated[float, _Bounded(
+        BID_VALUE_EUR, "value_eur", "give the most the member will pay for the whole job in "
+        "EUR, e.g. 25000", low_open=True)]
     allowed_jurisdictions: list[Annotated[str, StringConstraints(pattern=r"^(\*|[A-Z]{2})$")]] = (
         Field(default_factory=lambda: ["*"], min_length=1, max_length=32))
 
@@ -212,10 +263,12 @@ BidState = Literal["submitted", "withdrawn"]
 
 class AsksIn(_Body):
     """``PUT /v1/sites/{site_id}/asks``: the site's ask per GPU type it pools, EUR per
-    GPU-hour on top of energy (>= 0); types not named keep their ask."""
+    GPU-hour on top of energy (0 to 1,000); types not named keep their ask."""
 
-    asks: dict[GpuType, NonNegative] = Field(min_length=1, max_length=MAX_TYPES,
-                                             json_schema_extra=_ONLY_GPU_TYPE_KEYS)
+    asks: dict[GpuType, Annotated[float, _Bounded(
+        ASK_EUR_PER_GPU_HOUR, "each ask in asks",
+        "give each GPU type's ask in EUR per GPU-hour on top of energy, e.g. 1.25")]] = Field(
+        min_length=1, max_length=MAX_TYPES, json_schema_extra=_ONLY_GPU_TYPE_KEYS)
 
 
 def _check_window(start: datetime, end: datetime, prefix: str) -> None:
@@ -237,7 +290,7 @@ class RoundIn(_Body):
 
     window_start_utc: UtcHour
     window_end_utc: UtcHour
-    carbon_price_eur_per_t: NonNegative
+    carbon_price_eur_per_t: CarbonPriceEurPerT
     carbon_signal: Signal
     time_limit_s: Annotated[float | None, Field(
         gt=0, le=MAX_TIME_LIMIT_S, allow_inf_nan=False,
@@ -258,7 +311,7 @@ class OutlookQuery(_Body):
     start_utc: UtcHour
     end_utc: UtcHour
     carbon_signal: Signal
-    carbon_price_eur_per_t: NonNegative = 0.0
+    carbon_price_eur_per_t: CarbonPriceEurPerT = 0.0
 
     @model_validator(mode="after")
     def _window(self) -> OutlookQuery:

@@ -29,12 +29,14 @@ import polars as pl
 
 from gridbridge.errors import DataImportError, InputError, Problem
 from gridbridge.hours import format_hour
+from gridbridge.limits import Limit
 from gridbridge.textcsv import load_csv_text
 
 __all__ = [
     "HOUR_DTYPE",
     "ImportResult",
     "check_fx",
+    "check_limit",
     "complete_year",
     "hour_runs",
     "import_error",
@@ -126,6 +128,32 @@ def parse_number_column(
                 source, f"value '{shown}' {what}", fix, row=i + 1, column=column, more=more
             )
     return values
+
+
+def check_limit(
+    values: pl.Series,
+    limit: Limit,
+    raw: pl.Series,
+    source: str | Path,
+    column: str,
+    fix: str,
+    *,
+    converted: str = "",
+) -> None:
+    """Refuse the first row whose value (in ``limit``'s unit) lies outside ``limit`` (one of
+    :mod:`gridbridge.limits`' sane bounds), naming the cell as written in ``raw``; when the
+    cell was converted, ``converted`` says how (``at 1 EUR = 1412.88 KRW``) and the message
+    shows the converted value too."""
+    hit = _first((values < limit.low) | (values > limit.high))
+    if hit is None:
+        return
+    i, more = hit
+    shown = f"value '{raw[i]}'"
+    if converted:
+        shown += f" ({values[i]:g} {limit.unit} {converted})"
+    raise import_error(
+        source, f"{shown} is not {limit.describe()}", fix, row=i + 1, column=column, more=more
+    )
 
 
 def _parse_stamp(text: str, utc: bool) -> tuple[datetime | None, str]:

@@ -7,7 +7,8 @@ match with the Unicode subscript ``₂`` or a plain ``2``, ignoring case and spa
 
 Output: ``zone``, ``hour_utc``, ``carbon_direct_g_per_kwh`` (operational, gCO2eq/kWh),
 ``carbon_lifecycle_g_per_kwh`` (life-cycle, gCO2eq/kWh), ``estimated``. Intensities are
-location-based averages and never negative.
+location-based averages, never negative and at most 2,000 gCO2eq/kWh (the sane bound of
+:data:`gridbridge.limits.CARBON_G_PER_KWH`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import polars as pl
 from gridbridge.hours import format_hour
 from gridbridge.importers import (
     ImportResult,
+    check_limit,
     complete_year,
     hour_runs,
     import_error,
@@ -27,6 +29,7 @@ from gridbridge.importers import (
     parse_stamp_column,
     read_text_csv,
 )
+from gridbridge.limits import CARBON_G_PER_KWH
 
 __all__ = ["read_electricitymaps_csv"]
 
@@ -88,6 +91,9 @@ def read_electricitymaps_csv(
     lca = parse_number_column(
         raw[cols[LCA]], source, cols[LCA], allow_negative=False, unit="gCO2eq/kWh"
     )
+    for values, column in ((direct, cols[DIRECT]), (lca, cols[LCA])):
+        check_limit(values, CARBON_G_PER_KWH, raw[column], source, column,
+                    "export the intensity in gCO2eq/kWh (not per MWh) unchanged")
     estimated = _flags(raw[cols[ESTIMATED]], source, cols[ESTIMATED])
     frame = pl.DataFrame(
         {

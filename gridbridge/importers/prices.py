@@ -7,7 +7,8 @@ EUR). Local times are mapped to UTC by :mod:`gridbridge.importers.localclock`.
 Output: ``zone``, ``hour_utc``, ``price_eur_per_mwh``, ``estimated``. Prices are converted
 as EUR/MWh = local/MWh ÷ ``fx_per_eur`` where ``fx_per_eur`` means "1 EUR = fx units of the
 local currency" (1 for EUR data). Prices may be negative (a producer pays to deliver);
-NaN, empty and infinite values are errors.
+NaN, empty and infinite values are errors, and so is a price that, converted, lies outside
+the sane bounds of :data:`gridbridge.limits.PRICE_EUR_PER_MWH` (a wrong currency or FX rate).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from gridbridge.importers import (
     HOUR_DTYPE,
     ImportResult,
     check_fx,
+    check_limit,
     complete_year,
     import_error,
     parse_number_column,
@@ -32,6 +34,7 @@ from gridbridge.importers import (
     year_hours,
 )
 from gridbridge.importers.localclock import localize_hours, parse_clock
+from gridbridge.limits import PRICE_EUR_PER_MWH
 
 __all__ = ["flat_tariff", "read_price_csv"]
 
@@ -104,6 +107,10 @@ def read_price_csv(
     values = parse_number_column(
         raw[price_col], source, price_col, allow_negative=True, unit=f"{file_currency}/MWh"
     )
+    check_limit(values / fx_per_eur, PRICE_EUR_PER_MWH, raw[price_col], source, price_col,
+                f"check the file's currency ({file_currency}) and the FX rate (units of "
+                f"{file_currency} per 1 EUR)",
+                converted=f"at 1 EUR = {fx_per_eur:g} {file_currency}")
     mapped = localize_hours(
         local.to_list(), parsed_clock, values.to_list(), source=source, column=time_col
     )
@@ -150,6 +157,11 @@ def flat_tariff(
         raise InputError(f"tariff {value} is not a finite number — fix: give the price per MWh")
     hours = year_hours(year)
     eur = value / fx_per_eur
+    if not PRICE_EUR_PER_MWH.low <= eur <= PRICE_EUR_PER_MWH.high:
+        raise InputError(
+            f"tariff {value:g} {code}/MWh is {eur:g} EUR/MWh at 1 EUR = {fx_per_eur:g} {code}, "
+            f"not {PRICE_EUR_PER_MWH.describe()} — fix: give the tariff per MWh in {code} and "
+            f"the FX rate as units of {code} per 1 EUR")
     frame = pl.DataFrame(
         {
             "zone": pl.Series([zone] * hours.len(), dtype=pl.String),

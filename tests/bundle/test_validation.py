@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gridbridge import limits
 from gridbridge.bundle import (
     parse_gpu_options,
     read_bundle,
@@ -55,7 +56,7 @@ def test_the_fixture_bundle_is_valid(bundle: Bundle) -> None:
         ("window_start_utc", "17", "not a time"),
         ("window_end_utc", '"2023-07-03T00:00Z"', "not after window_start_utc"),
         ("window_end_utc", '"2023-07-02T00:00Z"', "not after window_start_utc"),
-        ("carbon_price_eur_per_t", "-1.0", "must be finite and >= 0"),
+        ("carbon_price_eur_per_t", "-1.0", "must be finite and between 0 and 100000"),
         ("carbon_price_eur_per_t", "nan", "must be finite"),
         ("carbon_price_eur_per_t", '"80"', "not a number"),
         ("carbon_price_eur_per_t", "true", "not a number"),
@@ -193,8 +194,8 @@ def test_exact_integers_with_a_zero_fraction_are_accepted(bundle: Bundle) -> Non
         ("grid", 1, "price_eur_per_mwh", "NaN", "not finite"),
         ("grid", 2, "carbon_direct_g_per_kwh", "inf", "not finite"),
         ("grid", 3, "carbon_lifecycle_g_per_kwh", "-inf", "not finite"),
-        ("grid", 1, "carbon_direct_g_per_kwh", "-1", "must be >= 0"),
-        ("grid", 1, "carbon_lifecycle_g_per_kwh", "-0.5", "must be >= 0"),
+        ("grid", 1, "carbon_direct_g_per_kwh", "-1", "must be between 0 and 2000"),
+        ("grid", 1, "carbon_lifecycle_g_per_kwh", "-0.5", "must be between 0 and 2000"),
         ("grid", 1, "price_eur_per_mwh", "12,5", "not a number"),
         ("members", 1, "pledge_share", "1.5", "must be between 0 and 1"),
         ("members", 2, "pledge_share", "-0.1", "must be between 0 and 1"),
@@ -205,8 +206,8 @@ def test_exact_integers_with_a_zero_fraction_are_accepted(bundle: Bundle) -> Non
         ("sites", 1, "tariff_adder_eur_per_mwh", "Infinity", "not finite"),
         ("gpus", 1, "it_kw", "0", "must be > 0"),
         ("gpus", 2, "board_kw", "-0.4", "must be > 0"),
-        ("bids", 1, "value_eur", "-1", "must be >= 0"),
-        ("capacity", 3, "ask_eur_per_gpu_hour", "-0.5", "must be >= 0"),
+        ("bids", 1, "value_eur", "-1", "must be between 0 and 1000000000"),
+        ("capacity", 3, "ask_eur_per_gpu_hour", "-0.5", "must be between 0 and 1000"),
         ("capacity", 3, "ask_eur_per_gpu_hour", "nan", "not finite"),
     ],
 )
@@ -227,6 +228,66 @@ def test_negative_prices_and_zero_values_are_allowed(bundle: Bundle) -> None:
     bundle.set("sites", 2, "pue", "1.0")
     market = read_bundle(bundle.path)
     assert market.grid["price_eur_per_mwh"].min() == -35.2
+
+
+# ------------------------------------------------------------------------------ sane bounds
+
+#: (table, column, its bound in gridbridge.limits): the numbers a bundle brings in from
+#: outside whose sane bounds the exchange's contract shares.
+BOUNDED = [
+    ("grid", "price_eur_per_mwh", limits.PRICE_EUR_PER_MWH),
+    ("grid", "carbon_direct_g_per_kwh", limits.CARBON_G_PER_KWH),
+    ("grid", "carbon_lifecycle_g_per_kwh", limits.CARBON_G_PER_KWH),
+    ("capacity", "ask_eur_per_gpu_hour", limits.ASK_EUR_PER_GPU_HOUR),
+    ("bids", "value_eur", limits.BID_VALUE_EUR),
+]
+
+
+def _outside(limit: limits.Limit) -> list[str]:
+    """Values just below and just above ``limit``, as written in a CSV cell."""
+    return [repr(limit.low - max(abs(limit.low) * 1e-9, 0.01)),
+            repr(limit.high + max(abs(limit.high) * 1e-9, 0.01))]
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value", "limit"),
+    [(t, c, v, lim) for t, c, lim in BOUNDED for v in _outside(lim)],
+    ids=[f"{c}-{side}" for _, c, _ in BOUNDED for side in ("below", "above")],
+)
+def test_a_number_just_outside_its_sane_bounds_is_refused(
+    bundle: Bundle, table: str, column: str, value: str, limit: limits.Limit
+) -> None:
+    bundle.set(table, 2, column, value)
+    problems = problems_of(bundle.path)
+    p = find(problems, f"{table}.csv", 2, column, f"must be {limit.describe()}")
+    assert value in p.message and limit.unit.split()[0] in p.fix
+    assert len(problems) == 1  # the one bad cell, no follow-on problems
+
+
+def test_numbers_on_their_sane_bounds_are_accepted(bundle: Bundle) -> None:
+    for table, column, limit in BOUNDED:
+        bundle.set(table, 1, column, limits.format_bound(limit.low))
+        bundle.set(table, 2, column, limits.format_bound(limit.high))
+    market = read_bundle(bundle.path)
+    for table, column, limit in BOUNDED:
+        values = getattr(market, table)[column]
+        assert (values.min(), values.max()) == (limit.low, limit.high), column
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("-0.01", False), ("0", True), ("100000", True), ("100000.01", False), ("1e9", False)],
+)
+def test_the_carbon_price_must_lie_within_its_sane_bounds(
+    bundle: Bundle, value: str, accepted: bool
+) -> None:
+    bundle.set_config("carbon_price_eur_per_t", value)
+    if accepted:
+        assert read_bundle(bundle.path).config.carbon_price_eur_per_t == float(value)
+        return
+    p = find(problems_of(bundle.path), "market.toml", None, "carbon_price_eur_per_t",
+             "must be finite and between 0 and 100000 EUR per tonne CO2eq")
+    assert "EUR per tonne" in p.fix
 
 
 def test_empty_required_cell(bundle: Bundle) -> None:
@@ -638,7 +699,8 @@ def test_the_chosen_signal_column_is_still_required(bundle: Bundle, signal: str)
 def test_filled_cells_of_the_unused_signal_are_still_checked(bundle: Bundle) -> None:
     bundle.set("grid", 1, "carbon_lifecycle_g_per_kwh", "-5")
     bundle.set("grid", 2, "carbon_lifecycle_g_per_kwh", "")
-    find(problems_of(bundle.path), "grid.csv", 1, "carbon_lifecycle_g_per_kwh", "must be >= 0")
+    find(problems_of(bundle.path), "grid.csv", 1, "carbon_lifecycle_g_per_kwh",
+         "must be between 0 and 2000")
 
 
 def test_the_unused_signal_column_must_still_be_present(bundle: Bundle) -> None:

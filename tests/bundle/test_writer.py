@@ -65,7 +65,9 @@ def test_csv_form(tmp_path: Path, market: Market) -> None:
 
 
 def test_awkward_floats_round_trip_exactly(tmp_path: Path, market: Market) -> None:
-    values = [0.1 + 0.2, 1 / 3, 1e-7, 1.2345678901234567e12, -0.0, 5e-324, 2.5]
+    # Full 17-digit precision near the sane bounds of gridbridge.limits (+-10,000 EUR/MWh).
+    values = [0.1 + 0.2, 1 / 3, 1e-7, 9999.999999999998, -1234.5678901234567, -0.0, 5e-324,
+              2.5]
     n = market.grid.height
     grid = market.grid.with_columns(
         pl.Series("price_eur_per_mwh", (values * n)[:n], dtype=pl.Float64)

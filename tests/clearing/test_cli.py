@@ -58,8 +58,10 @@ def test_check_catches_a_tampered_clearing(small_bundle: Path, tmp_path: Path,
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--carbon-price", "-1"], "--carbon-price must be >= 0"),
-    (["--emissions-cap", "-5"], "--emissions-cap must be >= 0"),
+    (["--carbon-price", "-1"], "--carbon-price must be between 0 and 100000 EUR per tonne"),
+    (["--carbon-price", "100000.5"], "--carbon-price must be between 0 and 100000"),
+    (["--emissions-cap", "-5"], "--emissions-cap must be between 0 and 1000000000 tonnes"),
+    (["--emissions-cap", "2e9"], "--emissions-cap must be between 0 and 1000000000"),
     (["--mip-gap", "2"], "--mip-gap must be a fraction"),
     (["--time-limit", "0"], "--time-limit must be > 0"),
 ])

@@ -139,6 +139,8 @@ BAD_BIDS: list[tuple[str, dict[str, Any] | bytes, tuple[str, ...]]] = [
     ("negative-gpus", {"gpus": -4}, ("gpus", "greater than or equal to 1")),
     ("gpus-as-text", {"gpus": "many"}, ("gpus", "integer")),
     ("zero-value", {"value_eur": 0}, ("value_eur",)),
+    ("value-just-above-1e9", {"value_eur": 1e9 + 1},
+     ("value_eur", "> 0 and at most 1000000000 EUR", "fix:")),
     ("nan-value", b"NaN", ("value_eur", "\"input\":\"nan\"")),
     # Found by tests/fuzz: echoing an integer beyond 64 bits in the 422 was a 500.
     ("gpus-beyond-64-bits", {"gpus": 10**40}, ("gpus", f'"input":"{10**40}"')),
@@ -177,6 +179,15 @@ def test_bad_bids_are_refused_and_nothing_is_stored(
     assert counts(exchange.db_url) == before
 
 
+@pytest.mark.parametrize("value", [0.01, 1e9], ids=["a-cent", "1e9"])
+def test_bids_on_the_value_bounds_are_stored(exchange: Exchange, round_id: str,
+                                             value: float) -> None:
+    answer = exchange.client("member_kr").post(f"/v1/rounds/{round_id}/bids",
+                                               json=bid_body("on-the-bound", value_eur=value))
+    assert answer.status_code == 201, answer.text
+    assert [b["value_eur"] for b in _bids(exchange, "member_kr", round_id)] == [value]
+
+
 def test_a_bid_for_an_unknown_round_gets_404(exchange: Exchange) -> None:
     before = counts(exchange.db_url)
     answer = exchange.client("member_kr").post("/v1/rounds/R-19990101-nope/bids",
@@ -192,13 +203,18 @@ def test_a_bid_for_an_unknown_round_gets_404(exchange: Exchange) -> None:
         ({"window_end_utc": "2023-08-04T01:00Z"}, ("at most 744 h",)),
         ({"window_start_utc": "2023-07-03T00:30Z"}, ("window_start_utc", "whole hour")),
         ({"carbon_price_eur_per_t": -5}, ("carbon_price_eur_per_t",)),
+        ({"carbon_price_eur_per_t": -0.001}, ("carbon_price_eur_per_t",
+                                              "between 0 and 100000 EUR per tonne", "fix:")),
+        ({"carbon_price_eur_per_t": 100000.001}, ("carbon_price_eur_per_t",
+                                                  "between 0 and 100000 EUR per tonne")),
         ({"carbon_signal": "marginal"}, ("carbon_signal",)),
         ({"carbon_price_eur_per_t": "free"}, ("carbon_price_eur_per_t",)),
         ({"time_limit_s": 0}, ("time_limit_s", "greater than 0")),
         ({"time_limit_s": 86400}, ("time_limit_s", "3600")),
     ],
-    ids=["empty-window", "over-31-days", "not-on-the-hour", "negative-price", "bad-signal",
-         "price-as-text", "zero-time-limit", "day-long-time-limit"],
+    ids=["empty-window", "over-31-days", "not-on-the-hour", "negative-price",
+         "price-just-below-0", "price-just-above-100000", "bad-signal", "price-as-text",
+         "zero-time-limit", "day-long-time-limit"],
 )
 def test_bad_rounds_are_refused(exchange: Exchange, change: dict[str, Any],
                                 words: tuple[str, ...]) -> None:
@@ -208,3 +224,22 @@ def test_bad_rounds_are_refused(exchange: Exchange, change: dict[str, Any],
     for word in words:
         assert word in answer.text, answer.text
     assert counts(exchange.db_url) == before
+
+
+@pytest.mark.parametrize("price", [0, 100000])
+def test_rounds_and_outlooks_on_the_carbon_price_bounds_are_accepted(exchange: Exchange,
+                                                                    price: float) -> None:
+    opened = exchange.client("planner").post("/v1/rounds", json=round_body() | {
+        "carbon_price_eur_per_t": price})
+    assert opened.status_code == 201, opened.text
+    assert opened.json()["carbon_price_eur_per_t"] == price
+    window = "start_utc=2023-07-03T00:00Z&end_utc=2023-07-04T00:00Z&carbon_signal=direct"
+    outlook = exchange.client("planner").get(
+        f"/v1/outlook/market.toml?{window}&carbon_price_eur_per_t={price}")
+    assert outlook.status_code == 200, outlook.text
+    assert f"carbon_price_eur_per_t = {float(price)}" in outlook.text
+    outside = price - 0.001 if price == 0 else price + 0.001
+    refused = exchange.client("planner").get(
+        f"/v1/outlook/market.toml?{window}&carbon_price_eur_per_t={outside}")
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == [
+        "query", "carbon_price_eur_per_t"] and "between 0 and 100000" in refused.text

@@ -7,7 +7,7 @@ import copy
 import re
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from tests.exchange.server import (
     OTHER_SITE,
     SITE,
     SITE_TYPES,
+    START,
     counts,
     query,
     raw_json,
@@ -110,6 +111,16 @@ BAD: list[tuple[str, Callable[[dict[str, Any]], Any] | bytes, int, tuple[str, ..
      ("gpus_free", "greater than or equal to 0")),
     ("negative-carbon", _set(("hours", 1, "carbon_g_per_kwh"), -1.0), 422,
      ("carbon_g_per_kwh",)),
+    # Just outside the sane bounds of gridbridge.limits (the bounds themselves are accepted:
+    # test_telemetry_on_the_sane_bounds_is_stored).
+    ("carbon-just-below-0", _set(("hours", 1, "carbon_g_per_kwh"), -0.001), 422,
+     ("carbon_g_per_kwh", "between 0 and 2000 gCO2eq/kWh", "fix:")),
+    ("carbon-just-above-2000", _set(("hours", 1, "carbon_g_per_kwh"), 2000.001), 422,
+     ("carbon_g_per_kwh", "between 0 and 2000 gCO2eq/kWh", "fix:", "per kWh")),
+    ("price-just-below-floor", _set(("hours", 2, "price_eur_per_mwh"), -10000.001), 422,
+     ("price_eur_per_mwh", "between -10000 and 10000 EUR/MWh", "fix:")),
+    ("price-just-above-cap", _set(("hours", 0, "price_eur_per_mwh"), 10000.001), 422,
+     ("price_eur_per_mwh", "between -10000 and 10000 EUR/MWh", "fix:", "per MWh")),
     ("nan-carbon", b"NaN", 422, ("carbon_g_per_kwh", "finite", "\"input\":\"nan\"")),
     ("infinite-price", b"Infinity", 422, ("price_eur_per_mwh", "finite")),
     ("nan-gpus", b"NaN-gpus", 422, ("gpus_free", "H100")),
@@ -169,6 +180,18 @@ def test_bad_reports_are_refused_and_nothing_is_stored(
         assert answer.json()["detail"][0]["loc"][0] == "body"
 
 
+def test_telemetry_on_the_sane_bounds_is_stored(exchange: Exchange, kr_direct: None) -> None:
+    # A year after the other tests' hours, so no round of theirs sees these extremes.
+    body = telemetry("on-the-bounds", hours=2, start=START + timedelta(days=365))
+    body["hours"][0] |= {"carbon_g_per_kwh": 0, "price_eur_per_mwh": -10000}
+    body["hours"][1] |= {"carbon_g_per_kwh": 2000, "price_eur_per_mwh": 10000}
+    answer = exchange.client("site").post(URL, json=body)
+    assert answer.status_code == 201, answer.text
+    [forecast] = stored_forecasts(exchange.db_url)["on-the-bounds"]
+    assert [(h.carbon_g_per_kwh, h.price_eur_per_mwh) for h in forecast.values()] == [
+        (0, -10000), (2000, 10000)]
+
+
 def test_an_oversized_report_gets_413_and_nothing_is_stored(exchange: Exchange) -> None:
     huge = telemetry("huge", hours=3)
     huge["provider"] = "x" * (3 * 2**20)
@@ -218,7 +241,9 @@ def test_asks_are_set_per_pool_and_bad_asks_refused(exchange: Exchange) -> None:
                                                                 t.pools.c.gpu_type))
     for body, status, word in [
         (b'{"asks": {"H100": 1.3, "GH200": 2.0}}', 422, "GH200"),
-        (b'{"asks": {"H100": -0.1}}', 422, "greater than or equal to 0"),
+        (b'{"asks": {"H100": -0.1}}', 422, "between 0 and 1000 EUR per GPU-hour"),
+        (b'{"asks": {"H100": -0.001}}', 422, "between 0 and 1000 EUR per GPU-hour"),
+        (b'{"asks": {"H100": 1000.001}}', 422, "between 0 and 1000 EUR per GPU-hour"),
         (b'{"asks": {"H100": NaN}}', 422, "finite"),
         (b'{"asks": {"H100": Infinity}}', 422, "finite"),
         (b'{"asks": {}}', 422, "asks"),
@@ -231,6 +256,20 @@ def test_asks_are_set_per_pool_and_bad_asks_refused(exchange: Exchange) -> None:
     after = query(exchange.db_url, sa.select(t.pools).order_by(t.pools.c.site_id,
                                                                t.pools.c.gpu_type))
     assert after == before
+
+
+def test_asks_on_their_sane_bounds_are_accepted(exchange: Exchange) -> None:
+    client = exchange.client("site")
+    registry = client.get("/v1/registry").json()
+    site = next(s for s in registry["sites"] if s["site_id"] == SITE)
+    kept = {p["gpu_type"]: p["ask_eur_per_gpu_hour"] for p in site["pools"]}
+    try:
+        answer = client.put(f"/v1/sites/{SITE}/asks", json={"asks": {"H100": 1000, "A100": 0}})
+        assert answer.status_code == 200, answer.text
+        pools = {p["gpu_type"]: p["ask_eur_per_gpu_hour"] for p in answer.json()["pools"]}
+        assert (pools["H100"], pools["A100"]) == (1000, 0)
+    finally:  # the session's other tests clear rounds on this site: give its asks back
+        assert client.put(f"/v1/sites/{SITE}/asks", json={"asks": kept}).status_code == 200
 
 
 def test_first_reports_of_a_zone_racing_are_all_stored(exchange: Exchange) -> None:

@@ -107,7 +107,8 @@ def test_year_fills_missing_hours_from_nearest(tmp_path: Path) -> None:
     # Hours 10, 11 and 12 are missing (11 ties: the earlier neighbour wins), as is the
     # year's last hour; one row from 2022 falls outside the year.
     present = [h for h in range(8760) if h not in (10, 11, 12, 8759)]
-    rows = [row(stamp(h), h, h + 1000) for h in present]
+    # Intensities h / 10 and h / 10 + 1000 stay within the sane 0-2,000 gCO2eq/kWh.
+    rows = [row(stamp(h), h / 10, h / 10 + 1000) for h in present]
     rows.append(row("2022-12-31 23:00:00", 1, 1))
     result = read_electricitymaps_csv(write(tmp_path, rows), year=2023)
     frame = result.frame
@@ -115,9 +116,9 @@ def test_year_fills_missing_hours_from_nearest(tmp_path: Path) -> None:
     assert frame["hour_utc"].is_unique().all()
     assert frame["hour_utc"][0] == z(2023, 1, 1) and frame["hour_utc"][-1] == z(2023, 12, 31, 23)
     direct = frame["carbon_direct_g_per_kwh"].to_list()
-    assert direct[9:14] == [9.0, 9.0, 9.0, 13.0, 13.0]
-    assert direct[-1] == 8758.0
-    assert frame["carbon_lifecycle_g_per_kwh"][10] == 1009.0
+    assert direct[9:14] == [0.9, 0.9, 0.9, 1.3, 1.3]
+    assert direct[-1] == 875.8
+    assert frame["carbon_lifecycle_g_per_kwh"][10] == 1000.9
     estimated = frame.filter(pl.col("estimated"))["hour_utc"].to_list()
     assert estimated == [*(z(2023, 1, 1, h) for h in (10, 11, 12)), z(2023, 12, 31, 23)]
     notes = " ".join(result.notes)
@@ -205,6 +206,21 @@ def test_not_hour_aligned(tmp_path: Path) -> None:
 def test_bad_intensity(tmp_path: Path, value: str, fragment: str) -> None:
     path = write(tmp_path, [row(stamp(0), 1, 2), row(stamp(1), 1, 2), row(stamp(2), 1, value)])
     expect_error(path, f"row 3, field '{LCA}'", fragment)
+
+
+@pytest.mark.parametrize("column", [DIRECT, LCA])
+def test_an_intensity_above_its_sane_bound_is_refused(tmp_path: Path, column: str) -> None:
+    bad = {"direct": 1, "lca": 2} | ({"direct": 2000.01} if column == DIRECT else {"lca": 2000.01})
+    path = write(tmp_path, [row(stamp(0), 2000, 0), row(stamp(1), bad["direct"], bad["lca"])])
+    expect_error(path, f"row 2, field '{column}'",
+                 "value '2000.01' is not between 0 and 2000 gCO2eq/kWh", "not per MWh")
+
+
+def test_intensities_on_their_sane_bounds_are_imported(tmp_path: Path) -> None:
+    path = write(tmp_path, [row(stamp(0), 2000, 0), row(stamp(1), 0, 2000)])
+    frame = read_electricitymaps_csv(path).frame
+    assert frame["carbon_direct_g_per_kwh"].to_list() == [2000.0, 0.0]
+    assert frame["carbon_lifecycle_g_per_kwh"].to_list() == [0.0, 2000.0]
 
 
 def test_bad_intensity_counts_more_rows(tmp_path: Path) -> None:

@@ -217,6 +217,31 @@ def test_bad_price(tmp_path: Path, value: str, fragment: str) -> None:
     expect_error(path, "row 2", fragment)
 
 
+@pytest.mark.parametrize("value", ["-10000.01", "10000.01"])
+def test_a_price_outside_its_sane_bounds_is_refused(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, [("2023-01-01 00:00:00", 1), ("2023-01-01 01:00:00", value)])
+    expect_error(path, "row 2, field 'Price (EUR/MWh)'",
+                 f"value '{value}' ({float(value):g} EUR/MWh at 1 EUR = 1 EUR) is not between "
+                 "-10000 and 10000 EUR/MWh", "FX rate")
+
+
+def test_a_price_outside_its_sane_bounds_once_converted_is_refused(tmp_path: Path) -> None:
+    # KRW prices with the FX rate of EUR data: 207,310 "EUR"/MWh.
+    path = write(tmp_path, [("2023-01-01 00:00:00", 207310.0)], currency="KRW")
+    expect_error(path, "value '207310.0' (207310 EUR/MWh at 1 EUR = 1 KRW) is not between",
+                 "check the file's currency (KRW) and the FX rate", zone="KR",
+                 clock="+09:00", fx_per_eur=1.0)
+
+
+def test_prices_on_their_sane_bounds_are_imported(tmp_path: Path) -> None:
+    path = write(tmp_path, [("2023-01-01 00:00:00", -10000), ("2023-01-01 01:00:00", 10000)])
+    frame = read_price_csv(path, "DE", "+01:00", 1.0).frame
+    assert frame["price_eur_per_mwh"].to_list() == [-10000.0, 10000.0]
+    path = write(tmp_path, [("2023-01-01 00:00:00", 14128800.0)], currency="KRW")
+    assert read_price_csv(path, "KR", "+09:00", 1412.88).frame["price_eur_per_mwh"].to_list() == [
+        pytest.approx(10000.0)]
+
+
 def test_bad_price_names_column(tmp_path: Path) -> None:
     path = write(tmp_path, [("2023-01-01 00:00:00", "n/a")])
     expect_error(path, "row 1, field 'Price (EUR/MWh)'", "'n/a' is not a number")
@@ -315,6 +340,12 @@ def test_flat_tariff_leap_year_and_errors() -> None:
         flat_tariff("X", 2023, math.nan, "CAD", 1.4)
     with pytest.raises(InputError, match="3-letter code"):
         flat_tariff("X", 2023, 10, "C$", 1.4)
+    with pytest.raises(InputError) as info:
+        flat_tariff("X", 2023, 14596, "CAD", 1.4595)
+    assert ("tariff 14596 CAD/MWh is 10000.7 EUR/MWh at 1 EUR = 1.4595 CAD, not between -10000 "
+            "and 10000 EUR/MWh — fix: ") in str(info.value)
+    assert flat_tariff("X", 2023, 10000, "EUR", 1).frame["price_eur_per_mwh"].max() == 10000
+    assert flat_tariff("X", 2023, -10000, "EUR", 1).frame["price_eur_per_mwh"].min() == -10000
 
 
 # --- writing tables ------------------------------------------------------------------------
