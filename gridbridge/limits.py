@@ -45,6 +45,10 @@ class Limit:
     high: float
     unit: str
 
+    def admits(self, value: float) -> bool:
+        """Whether ``value`` lies in ``[low, high]`` (NaN never does)."""
+        return self.low <= value <= self.high
+
     def describe(self, *, low_open: bool = False) -> str:
         """``between -10000 and 10000 EUR/MWh``; with ``low_open`` (a boundary that also
         refuses ``low`` itself) ``> 0 and at most 1000000000 EUR``."""

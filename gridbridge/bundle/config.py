@@ -64,8 +64,7 @@ def _config_number(
         return None
     number = float(value)
     low_ok = number > 0 if positive else number >= 0
-    high_ok = limit is None or number <= limit.high
-    if not (math.isfinite(number) and low_ok and high_ok):
+    if not (math.isfinite(number) and low_ok and (limit is None or limit.admits(number))):
         rule = limit.describe() if limit else ("> 0" if positive else ">= 0")
         rep.add(CONFIG_FILE, None, key, f"{key} is {value!r}; it must be finite and {rule}", fix)
         return None

@@ -51,7 +51,7 @@ def _options(carbon_price: float | None, emissions_cap: float | None, time_limit
              pricing_time_limit: float | None = None) -> SolveOptions:
     for option, value, limit in (("--carbon-price", carbon_price, CARBON_PRICE_EUR_PER_T),
                                  ("--emissions-cap", emissions_cap, EMISSIONS_CAP_T)):
-        if value is not None and not limit.low <= value <= limit.high:
+        if value is not None and not limit.admits(value):
             raise InputError(f"{option} must be {limit.describe()}, not {value:g}")
     if time_limit is not None and not time_limit > 0:
         raise InputError("--time-limit must be > 0 seconds")

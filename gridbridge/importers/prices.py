@@ -157,7 +157,7 @@ def flat_tariff(
         raise InputError(f"tariff {value} is not a finite number — fix: give the price per MWh")
     hours = year_hours(year)
     eur = value / fx_per_eur
-    if not PRICE_EUR_PER_MWH.low <= eur <= PRICE_EUR_PER_MWH.high:
+    if not PRICE_EUR_PER_MWH.admits(eur):
         raise InputError(
             f"tariff {value:g} {code}/MWh is {eur:g} EUR/MWh at 1 EUR = {fx_per_eur:g} {code}, "
             f"not {PRICE_EUR_PER_MWH.describe()} — fix: give the tariff per MWh in {code} and "
