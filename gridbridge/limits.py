@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gridbridge.errors import InputError
+
 __all__ = [
     "ASK_EUR_PER_GPU_HOUR",
     "BID_VALUE_EUR",
@@ -26,8 +28,10 @@ __all__ = [
     "CARBON_PRICE_EUR_PER_T",
     "EMISSIONS_CAP_T",
     "PRICE_EUR_PER_MWH",
+    "TARIFF_ADDER_EUR_PER_MWH",
     "Limit",
     "format_bound",
+    "parse_carbon_prices",
 ]
 
 
@@ -62,6 +66,10 @@ class Limit:
 #: price while refusing EUR/kWh-for-EUR/MWh or un-converted local currency (KRW is ~1,400
 #: per EUR) mistakes.
 PRICE_EUR_PER_MWH = Limit(-10_000.0, 10_000.0, "EUR/MWh")
+#: A site's tariff adder on top of the zone's price (network charges, levies, its supply
+#: contract's premium or discount). Real ones are tens of EUR/MWh; the price's bounds refuse
+#: the same unit mistakes, and a negative adder (a discount) is allowed.
+TARIFF_ADDER_EUR_PER_MWH = Limit(-10_000.0, 10_000.0, "EUR/MWh")
 #: A grid's carbon intensity (direct or lifecycle). Lignite, the dirtiest grid source, is
 #: about 1,100-1,200 gCO2eq/kWh over its life cycle, so no grid's average exceeds 2,000.
 CARBON_G_PER_KWH = Limit(0.0, 2_000.0, "gCO2eq/kWh")
@@ -77,3 +85,21 @@ CARBON_PRICE_EUR_PER_T = Limit(0.0, 100_000.0, "EUR per tonne CO2eq")
 #: A cap on one round's emissions. 1e9 tonnes (1 Gt) is about 2 % of the world's yearly
 #: emissions, far more than any round emits: a cap above it could never bind.
 EMISSIONS_CAP_T = Limit(0.0, 1e9, "tonnes CO2eq")
+
+
+def parse_carbon_prices(text: str, field: str) -> list[float]:
+    """``"0, 100, 400"`` -> ``[0.0, 100.0, 400.0]`` (EUR per tonne CO2eq; commas or
+    semicolons between them). Raises :class:`InputError` naming ``field`` (an option such as
+    ``--carbon-prices``, or a form's label) unless there is at least one and each is a
+    sane carbon price."""
+    example = "e.g. 0, 100, 400, 1600"
+    try:
+        prices = [float(p) for p in text.replace(";", ",").split(",") if p.strip()]
+    except ValueError:
+        raise InputError(f"{field}: write numbers separated by commas, {example}") from None
+    bad = [p for p in prices if not CARBON_PRICE_EUR_PER_T.admits(p)]
+    if not prices or bad:
+        got = f" ({bad[0]:g} is not)" if bad else ""
+        raise InputError(f"{field}: give one or more carbon prices, each "
+                         f"{CARBON_PRICE_EUR_PER_T.describe()}{got}, {example}")
+    return prices

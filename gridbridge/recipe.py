@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gridbridge.errors import InputError, NotFoundError
+from gridbridge.limits import TARIFF_ADDER_EUR_PER_MWH
 from gridbridge.tomltext import parse_toml
 
 SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -138,6 +139,12 @@ def load_recipe(path: Path) -> Recipe:
         for code, body in raw["zones"].items()
     }
     for z in zones.values():
+        if not TARIFF_ADDER_EUR_PER_MWH.admits(z.tariff_adder_eur_per_mwh):
+            raise InputError(
+                f"{path} [zones.{z.zone}]: tariff_adder_eur_per_mwh must be "
+                f"{TARIFF_ADDER_EUR_PER_MWH.describe()}, not {z.tariff_adder_eur_per_mwh:g}; "
+                "write the site's network charges and levies in EUR/MWh (not per kWh)"
+            )
         if (z.price is None) == (z.flat_price is None):
             raise InputError(
                 f"{path} [zones.{z.zone}]: give exactly one of 'price' or 'flat_price'"

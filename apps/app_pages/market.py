@@ -20,6 +20,7 @@ from gridbridge.appdata.results import (
 )
 from gridbridge.appdata.whatif import parse_prices, sweep, what_if
 from gridbridge.exchange.contract import RoundIn
+from gridbridge.limits import CARBON_PRICE_EUR_PER_T
 
 #: How long the page waits for the exchange to clear a closed round (seconds).
 CLOSE_TIMEOUT_S = 600.0
@@ -33,7 +34,8 @@ if data.mode == "exchange" and viewer.can_plan:
         day = o1.date_input("First day (UTC)", key="open_day")
         days = o2.number_input("Days (1-31)", min_value=1, max_value=31, value=7,
                                key="open_days")
-        price = o3.number_input("Carbon price (EUR/t CO2eq)", min_value=0.0, value=85.0,
+        price = o3.number_input("Carbon price (EUR/t CO2eq)", min_value=0.0,
+                                max_value=CARBON_PRICE_EUR_PER_T.high, value=85.0,
                                 key="open_price")
         signal = o4.radio("Carbon signal", ("direct", "lifecycle"), key="open_signal")
         if st.form_submit_button("Open round"):
@@ -83,6 +85,7 @@ def run_what_if(picked: RoundInfo) -> None:
                                   value=(start, end), format_func=gbui.utc, key="wi_window")
         w1, w2 = st.columns(2)
         price = w1.number_input("Carbon price (EUR/t CO2eq)", min_value=0.0,
+                                max_value=CARBON_PRICE_EUR_PER_T.high,
                                 value=float(picked.carbon_price_eur_per_t), step=5.0,
                                 key="wi_price")
         limit = w2.number_input("Solver time limit (s)", min_value=1.0, value=30.0, step=5.0,

@@ -16,6 +16,7 @@ import polars as pl
 from gridbridge.appdata.model import CAPACITY_SCHEMA, REJECTED_SCHEMA, RoundResult
 from gridbridge.appdata.window import restrict_window
 from gridbridge.errors import InputError
+from gridbridge.limits import parse_carbon_prices
 from optim.clearing import clear
 from optim.frontier import frontier
 from optim.market import Market
@@ -91,12 +92,4 @@ def sweep(market: Market, carbon_prices_eur_per_t: Sequence[float], time_limit_s
 def parse_prices(text: str) -> list[float]:
     """``0, 100, 400`` -> ``[0.0, 100.0, 400.0]`` (EUR per tonne CO2eq); InputError naming
     the field otherwise."""
-    try:
-        prices = [float(p) for p in text.replace(";", ",").split(",") if p.strip()]
-    except ValueError:
-        raise InputError("carbon prices: write numbers separated by commas, e.g. "
-                         "0, 100, 400, 1600") from None
-    if not prices or any(not p >= 0 for p in prices):
-        raise InputError("carbon prices: give one or more numbers >= 0 EUR per tonne, "
-                         "e.g. 0, 100, 400, 1600")
-    return prices
+    return parse_carbon_prices(text, "carbon prices")

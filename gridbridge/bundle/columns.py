@@ -26,6 +26,7 @@ from gridbridge.limits import (
     BID_VALUE_EUR,
     CARBON_G_PER_KWH,
     PRICE_EUR_PER_MWH,
+    TARIFF_ADDER_EUR_PER_MWH,
     Limit,
     format_bound,
 )
@@ -97,8 +98,8 @@ NUMBERS: dict[tuple[str, str], tuple[Range, str]] = {
         "write the site's PUE (facility energy / IT energy), at least 1.0, e.g. 1.3",
     ),
     ("sites", "tariff_adder_eur_per_mwh"): (
-        Range(),
-        "write the tariff adder in EUR/MWh as a finite number (negative is allowed)",
+        Range.of(TARIFF_ADDER_EUR_PER_MWH),
+        "write the tariff adder in EUR/MWh (not per kWh; negative is allowed)",
     ),
     ("capacity", "gpus_available"): (
         Range(0, integer=True),

@@ -14,7 +14,7 @@ from gridbridge.bundle import read_bundle
 from gridbridge.clearing import read_clearing, write_clearing, write_frontier
 from gridbridge.cli.output import comparison_table, make_console, net_positions_table
 from gridbridge.errors import InputError
-from gridbridge.limits import CARBON_PRICE_EUR_PER_T, EMISSIONS_CAP_T
+from gridbridge.limits import CARBON_PRICE_EUR_PER_T, EMISSIONS_CAP_T, parse_carbon_prices
 from gridbridge.settlement import round_id_for, round_postings
 from optim.check import check_clearing
 from optim.clearing import BASELINES, Clearing, clear
@@ -155,17 +155,6 @@ def check_command(
                   f"({files.placements.height} placements, {files.rejected.height} rejected)")
 
 
-def _prices(text: str) -> list[float]:
-    try:
-        prices = [float(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise InputError("--carbon-prices must be numbers separated by commas, "
-                         "e.g. 0,100,400,1600") from None
-    if not prices or any(not p >= 0 for p in prices):
-        raise InputError("--carbon-prices must be one or more numbers >= 0 (EUR per tonne)")
-    return prices
-
-
 def frontier_command(
     bundle: Annotated[Path, typer.Argument(help="Market bundle folder.")],
     carbon_prices: Annotated[str, typer.Option(
@@ -176,7 +165,7 @@ def frontier_command(
     mip_gap: Annotated[float | None, typer.Option(help="Relative MIP gap, a fraction.")] = None,
 ) -> None:
     """Solve once per carbon price and write frontier.csv (the cost–carbon trade-off)."""
-    prices = _prices(carbon_prices)
+    prices = parse_carbon_prices(carbon_prices, "--carbon-prices")
     options = _options(None, None, time_limit, mip_gap, None)
     market = read_bundle(bundle)
     progress = _Progress()

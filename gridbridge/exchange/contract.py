@@ -16,8 +16,8 @@ Validation rules every model applies (each failure is a 422 naming the field):
   and the fix;
 * identifiers (report ids, bid ids) are 1-100 printable characters without spaces;
 * lists are bounded (``MAX_HOURS`` hours per report), so no body is unbounded;
-* metered energy and intensity are bounded (``MAX_METERED_KWH``, ``MAX_INTENSITY_G_PER_KWH``),
-  so every true-up is an amount the ledger's integer cents can hold.
+* metered energy (``MAX_METERED_KWH``) and intensity (the same sane bounds as a reported
+  one) are bounded, so every true-up is an amount the ledger's integer cents can hold.
 
 Who may call what is stated per endpoint in :mod:`gridbridge.exchange.app`.
 """
@@ -116,10 +116,11 @@ CarbonPriceEurPerT = Annotated[float, _Bounded(
 #: the largest placement a bid can ask for (100,000 GPUs x 1.3 kW x PUE 3 = 0.4 GWh). Bounded
 #: so that every true-up is an amount the ledger's integer cents can hold.
 MAX_METERED_KWH = 1e7
-#: The highest carbon intensity a meter may report (gCO2eq/kWh): ten times a lignite plant's.
-MAX_INTENSITY_G_PER_KWH = 1e4
 MeteredKwh = Annotated[float, Field(ge=0, le=MAX_METERED_KWH, allow_inf_nan=False)]
-MeteredIntensity = Annotated[float, Field(ge=0, le=MAX_INTENSITY_G_PER_KWH, allow_inf_nan=False)]
+#: A metered intensity has the same sane bounds as a reported or bundled one.
+MeteredIntensity = Annotated[float, _Bounded(
+    CARBON_G_PER_KWH, "carbon_g_per_kwh",
+    "report the grid's carbon intensity over the hour in gCO2eq per kWh (not per MWh)")]
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:@-]{1,100}$")]
 GpuType = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,40}$")]
 Signal = Literal["direct", "lifecycle"]
@@ -514,7 +515,6 @@ class PostingOut(_Out):
 
 __all__ = [
     "MAX_HOURS",
-    "MAX_INTENSITY_G_PER_KWH",
     "MAX_METERED_KWH",
     "MAX_ROUND_HOURS",
     "MAX_TYPES",

@@ -22,6 +22,7 @@ import polars as pl
 from gridbridge.bundle.options import bid_options_table
 from gridbridge.errors import InputError
 from gridbridge.hours import HourParseError, iso_week_window
+from gridbridge.limits import CARBON_PRICE_EUR_PER_T
 from gridbridge.market.availability import capacity_table
 from gridbridge.market.bids import bids_table
 from gridbridge.market.scale import MAX_SITES, select_sites
@@ -66,8 +67,9 @@ def make_market(dataset: Path, options: MakerOptions) -> Market:
         raise InputError(f"--bids must be between 0 and {MAX_BIDS}, got {options.bids}")
     if options.carbon_signal not in CARBON_SIGNALS:
         raise InputError(f"--signal must be one of {CARBON_SIGNALS}, got '{options.carbon_signal}'")
-    if not options.carbon_price_eur_per_t >= 0:
-        raise InputError("--carbon-price must be a number >= 0 (EUR per tonne CO2eq)")
+    if not CARBON_PRICE_EUR_PER_T.admits(options.carbon_price_eur_per_t):
+        raise InputError(f"--carbon-price must be {CARBON_PRICE_EUR_PER_T.describe()}, "
+                         f"not {options.carbon_price_eur_per_t:g}")
     if options.sites is not None and (
         isinstance(options.sites, bool) or not isinstance(options.sites, int)
         or not 1 <= options.sites <= MAX_SITES

@@ -240,6 +240,7 @@ BOUNDED = [
     ("grid", "carbon_lifecycle_g_per_kwh", limits.CARBON_G_PER_KWH),
     ("capacity", "ask_eur_per_gpu_hour", limits.ASK_EUR_PER_GPU_HOUR),
     ("bids", "value_eur", limits.BID_VALUE_EUR),
+    ("sites", "tariff_adder_eur_per_mwh", limits.TARIFF_ADDER_EUR_PER_MWH),
 ]
 
 

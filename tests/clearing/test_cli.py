@@ -108,6 +108,9 @@ def test_frontier_writes_one_row_per_price_and_method(small_bundle: Path, tmp_pa
     assert set(frame["method"]) == {"optimum", "carbon_blind_greedy", "carbon_aware_greedy"}
     code, _, err = run_cli(["frontier", str(small_bundle), "--carbon-prices", "0,x"], capsys)
     assert code == 2 and "--carbon-prices" in err
+    for bad in ("0,-5", "0,1e6", "nan"):
+        code, _, err = run_cli(["frontier", str(small_bundle), "--carbon-prices", bad], capsys)
+        assert code == 2 and "--carbon-prices" in err and "between 0 and 100000" in err, bad
 
 
 @pytest.mark.slow

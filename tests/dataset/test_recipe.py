@@ -48,6 +48,10 @@ def _variant(tmp_path: Path, old: str, new: str) -> Path:
          "GPU type 'B200' is not in"),
         ("relative_speed = 1.0\n", "relative_speed = 1.0\nspeedup = 2\n", "unknown key"),
         ("year = 2023", "year = [", "not valid TOML"),
+        ("tariff_adder_eur_per_mwh = 20.0", "tariff_adder_eur_per_mwh = 20000.0",
+         "tariff_adder_eur_per_mwh must be between -10000 and 10000 EUR/MWh"),
+        ("tariff_adder_eur_per_mwh = 20.0", "tariff_adder_eur_per_mwh = nan",
+         "tariff_adder_eur_per_mwh. must be a finite number"),
     ],
 )
 def test_recipe_mistakes_are_named(tmp_path: Path, old: str, new: str, message: str) -> None:

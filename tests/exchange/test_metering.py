@@ -13,6 +13,7 @@ import openpyxl
 import polars as pl
 import pytest
 
+from gridbridge.limits import CARBON_G_PER_KWH
 from tests.conftest import run_cli
 from tests.exchange.conftest import Exchange, _open
 from tests.exchange.server import counts
@@ -205,3 +206,23 @@ def test_gridbridge_report_reads_an_exchange_round(
     assert (tmp_path / "r" / "ledger.csv").read_bytes() == served
     code, _, err = run_cli(["report", "--db", market_exchange.db_url], capsys)
     assert code == 2 and "--round" in err
+
+
+def test_a_metered_intensity_beyond_any_grid_is_refused_by_name(
+        market_exchange: Exchange, cleared: str, placement: dict[str, Any], metered: str) -> None:
+    # The same sane bound as a reported or bundled intensity (gridbridge.limits): 2,000
+    # gCO2eq/kWh is accepted, just above it is refused with the field, its bounds and the fix.
+    ex, site = market_exchange, placement["site_id"]
+    before = _metering_counts(ex)
+    body = _report("x-per-mwh", cleared, placement, 3)
+    body["rows"][0]["carbon_g_per_kwh"] = CARBON_G_PER_KWH.high + 0.5
+    answer = ex.client(f"site:{site}").post(f"/v1/sites/{site}/metering", json=body)
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"][0]
+    assert detail["loc"] == ["body", "rows", 0, "carbon_g_per_kwh"]
+    assert "between 0 and 2000 gCO2eq/kWh" in detail["msg"] and "not per MWh" in detail["msg"]
+    assert _metering_counts(ex) == before
+    body = _report("x-dirtiest", cleared, placement, 3)
+    body["rows"][0]["carbon_g_per_kwh"] = CARBON_G_PER_KWH.high
+    answer = ex.client(f"site:{site}").post(f"/v1/sites/{site}/metering", json=body)
+    assert answer.status_code in (200, 201), answer.text

@@ -91,6 +91,8 @@ def test_shipped_bundle_is_what_the_maker_makes(tmp_path: Path, market) -> None:
         (MakerOptions(bids=-1), "--bids"),
         (MakerOptions(carbon_signal="marginal"), "--signal"),
         (MakerOptions(carbon_price_eur_per_t=float("nan")), "--carbon-price"),
+        (MakerOptions(carbon_price_eur_per_t=-1.0), "--carbon-price must be between 0 and"),
+        (MakerOptions(carbon_price_eur_per_t=1e6), "--carbon-price must be between 0 and"),
     ],
 )
 def test_bad_options_are_clear_errors(options: MakerOptions, message: str) -> None:
