@@ -120,3 +120,30 @@ def test_no_master_solved_in_time_is_an_error_for_the_relaxation_not_for_the_cle
     assert cleared.pricing is not None and cleared.pricing.converged
     assert check_clearing(market, cleared.placements, cleared.rejected, cleared.summary(),
                           cleared.prices).ok
+
+
+def test_an_interior_point_master_highs_cannot_certify_is_solved_by_crossover() -> None:
+    # Found by tests/settlement/test_properties.py on HiGHS 1.16: without crossover, its
+    # interior point ends this 4-column master "unknown" (at 5.4999999983), which failed the
+    # clearing with "the pricing LP stopped with status kUnknown".
+    cap = np.zeros((1, 9), dtype=np.int64)
+    cap[0, :3] = 24  # one pool, 24 GPUs in hours 0-2, none after
+    master = LpMaster(4, cap, None, None)
+    master.add_columns(bid=np.array([2, 3, 0, 1]), pool=np.zeros(4, dtype=np.int64),
+                       start=np.array([0, 0, 1, 0]), duration=np.array([1, 2, 1, 1]),
+                       gpus=np.array([8, 16, 16, 8]), kg=np.zeros(4),
+                       objective=np.array([1.0, 4.0, 1.0, 1.0]))
+    objective, bid_duals, cap_duals, _, x = master.solve(10.0, "interior")
+    # The 2-hour 16-GPU job (4 EUR) runs whole; hour 0's other 8 GPUs go to the two 8-GPU
+    # jobs (one in all), hour 1's to half of the other 16-GPU job.
+    assert objective == pytest.approx(5.5)
+    assert x[1] == pytest.approx(1.0) and x[0] + x[3] == pytest.approx(1.0)
+    assert x[2] == pytest.approx(0.5)
+    # Strong duality: the row prices, and what each column earns over them at its bound of
+    # 1, account for the whole objective.
+    bid = np.array([2, 3, 0, 1])
+    paid = np.array([8 * cap_duals[0, 0], 16 * (cap_duals[0, 0] + cap_duals[0, 1]),
+                     16 * cap_duals[0, 1], 8 * cap_duals[0, 0]]) + bid_duals[bid]
+    earned = np.maximum(np.array([1.0, 4.0, 1.0, 1.0]) - paid, 0.0).sum()
+    assert float(cap_duals.ravel() @ cap.ravel() + bid_duals.sum() + earned) == (
+        pytest.approx(5.5))
