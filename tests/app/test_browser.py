@@ -60,7 +60,11 @@ def _healthy(address: str) -> bool:
 def served_app(app_exchange: AppExchange, tmp_path: Path) -> Iterator[str]:
     """``gridbridge app --exchange URL --token T`` as the planner; its printed address."""
     port = free_port()
-    log = (tmp_path / "app.log").open("w+")
+    path = tmp_path / "app.log"
+    # The server appends to its own handle; the test reads the file afresh. Reading through
+    # the handle the server writes to shares its offset: a seek(0) there made the server
+    # write over the log's first line, the address the test waits for.
+    log = path.open("a")
     process = subprocess.Popen(
         [sys.executable, "-m", "gridbridge", "app", "--exchange", app_exchange.url,
          "--token", app_exchange.token("planner"), "--port", str(port)],
@@ -69,14 +73,12 @@ def served_app(app_exchange: AppExchange, tmp_path: Path) -> Iterator[str]:
         deadline = time.monotonic() + 60
         address = None
         while time.monotonic() < deadline and process.poll() is None:
-            log.seek(0)
-            found = re.search(r"GridBridge app on (http://127\.0\.0\.1:\d+)", log.read())
+            found = re.search(r"GridBridge app on (http://127\.0\.0\.1:\d+)", path.read_text())
             if found and _healthy(found.group(1)):
                 address = found.group(1)
                 break
             time.sleep(0.2)
-        log.seek(0)
-        assert address == f"http://127.0.0.1:{port}", f"the app did not start:\n{log.read()}"
+        assert address == f"http://127.0.0.1:{port}", f"the app did not start:\n{path.read_text()}"
         yield address
     finally:
         process.terminate()  # the Streamlit server itself: gridbridge app execs it
