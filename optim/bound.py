@@ -164,8 +164,8 @@ def lagrangian_bound(
         if emissions_cap_kg is not None:
             e_slack = emissions_cap_kg - float(cands.emissions_kg[winners].sum())
             norm += e_slack**2
-        if heuristic is not None and (used % every == 1 if used <= EARLY_STEPS
-                                      else used % LATE_EVERY == 1):
+        period = every if used <= EARLY_STEPS else LATE_EVERY
+        if heuristic is not None and used % period == 1:
             target_eur = max(target_eur, heuristic(
                 LagrangianBound(bound, pi, rho, sigma, used, divisors)))
         gap = bound - target_eur

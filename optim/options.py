@@ -45,8 +45,8 @@ class SolveOptions:
     ``carbon_price_eur_per_t`` overrides market.toml's price (EUR per tonne CO2eq);
     ``emissions_cap_kg`` caps the round's total emissions (kg CO2eq of the market's signal);
     ``seed`` is HiGHS's random seed, so a run can be repeated. ``baselines`` computes both
-    baselines too; ``bound_iterations`` caps the Lagrangian bound's subgradient steps (it also stops
-    when it converges, or at its share of the time limit);
+    baselines too; ``bound_iterations`` caps the Lagrangian bound's subgradient steps (it
+    also stops when it converges, or at its share of the time limit);
     ``whole_model_nonzeros`` is the largest market solved as one model (optim.clearing).
     ``pricing`` runs the pricing step (optim.pricing) after the clearing, within
     ``pricing_time_limit_s`` seconds (default ``DEFAULT_PRICING_TIME_LIMIT_S``; it stops as
