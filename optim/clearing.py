@@ -352,7 +352,9 @@ class Round:
             timer.seconds.update(build=stats.build_s, handover=stats.handover_s,
                                  solve=stats.solve_s)
             size, neighbourhoods = stats.largest, stats.neighbourhoods
-            highs_status = f"{stats.neighbourhoods} neighbourhoods, {stats.improvements} better"
+            highs_status = (f"{stats.neighbourhoods} neighbourhoods, {stats.improvements} better"
+                            f" ({stats.wide} with any moves, {stats.wide_improvements} better);"
+                            f" {stats.filled} bids filled in")
         started = time.perf_counter()
         objective = float(net[chosen].sum())
         valid = bound.bound_eur if highs_bound is None else min(bound.bound_eur, highs_bound)
