@@ -81,9 +81,10 @@ def _neighbourhoods(cands: Candidates, arrays: MarketArrays, net: np.ndarray,
     for p in range(arrays.pools):
         mates = [q for q in by_type[arrays.pool_type[p]] if q != p]
         for h0 in firsts:
-            pools = [p] if not mates else [p, int(rng.choice(mates))]
             if shared is not None and shared[p].sum() > 0:
                 pools = [p, int(rng.choice(arrays.pools, p=shared[p] / shared[p].sum()))]
+            else:
+                pools = [p] if not mates else [p, int(rng.choice(mates))]
             here = open_ & np.isin(cands.pool, pools) & (cands.start < h0 + window) & (
                 cands.start + cands.duration > h0)
             regions.append((np.array(sorted(pools), dtype=np.int64), h0, h0 + window))
@@ -162,16 +163,27 @@ def fill(cands: Candidates, arrays: MarketArrays, net: np.ndarray, chosen: np.nd
     bid that fits a gap elsewhere can be left out (at L, 21 bids worth 1,339 EUR after a
     180 s search).
     """
-    placed = np.zeros(len(arrays.bid_ids), dtype=bool)
-    placed[cands.bid[chosen]] = True
+    placed = _placed(cands, arrays, chosen)
     order = np.flatnonzero((net > 0) & ~placed[cands.bid])
     order = order[np.argsort(-net[order], kind="stable")]
-    room = None
-    if emissions_cap_kg is not None:
-        room = emissions_cap_kg - float(cands.emissions_kg[chosen].sum())
     residual = arrays.cap - cands.usage(chosen, arrays.cap.shape)
-    extra = ordered_greedy(cands, replace(arrays, cap=residual), order, net, room)
+    extra = ordered_greedy(cands, replace(arrays, cap=residual), order, net,
+                           _room(cands, chosen, emissions_cap_kg))
     return np.sort(np.concatenate([chosen, extra]))
+
+
+def _placed(cands: Candidates, arrays: MarketArrays, chosen: np.ndarray) -> np.ndarray:
+    """(B,) whether each bid has a placement among ``chosen``."""
+    placed = np.zeros(len(arrays.bid_ids), dtype=bool)
+    placed[cands.bid[chosen]] = True
+    return placed
+
+
+def _room(cands: Candidates, chosen: np.ndarray, emissions_cap_kg: float | None) -> float | None:
+    """The emissions (kg) the cap leaves beside ``chosen``; None without a cap."""
+    if emissions_cap_kg is None:
+        return None
+    return emissions_cap_kg - float(cands.emissions_kg[chosen].sum())
 
 
 class _Search:
@@ -191,9 +203,7 @@ class _Search:
         return self.deadline - time.perf_counter() <= 0.5
 
     def placed_bid(self) -> np.ndarray:
-        placed = np.zeros(len(self.arrays.bid_ids), dtype=bool)
-        placed[self.cands.bid[self.chosen]] = True
-        return placed
+        return _placed(self.cands, self.arrays, self.chosen)
 
     def stats(self) -> SearchStats:
         return SearchStats(self.n, self.better, self.largest, self.build_s, self.handover_s,
@@ -229,11 +239,9 @@ class _Search:
         if sub.size == 0:
             return False
         residual = arrays.cap - cands.usage(fixed, arrays.cap.shape)
-        room = None
-        if self.cap_kg is not None:
-            room = self.cap_kg - float(cands.emissions_kg[fixed].sum())
         started = time.perf_counter()
-        f = formulate(cands.subset(sub), replace(arrays, cap=residual), room)
+        f = formulate(cands.subset(sub), replace(arrays, cap=residual),
+                      _room(cands, fixed, self.cap_kg))
         model = build_model(f, self.price)
         built = time.perf_counter()
         left = self.deadline - time.perf_counter()
