@@ -352,7 +352,8 @@ class Round:
             timer.seconds.update(build=stats.build_s, handover=stats.handover_s,
                                  solve=stats.solve_s)
             size, neighbourhoods = stats.largest, stats.neighbourhoods
-            highs_status = (f"{stats.neighbourhoods} neighbourhoods, {stats.improvements} better"
+            highs_status = (f"{stats.neighbourhoods} neighbourhoods on {stats.workers} worker(s),"
+                            f" {stats.improvements} better"
                             f" ({stats.wide} with any moves, {stats.wide_improvements} better);"
                             f" {stats.filled} bids filled in")
         started = time.perf_counter()

@@ -19,13 +19,18 @@ Lagrangian bound over every candidate (:mod:`optim.bound`), so the gap stays hon
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
 
 from optim.candidates import Candidates, MarketArrays
-from optim.formulation import formulate
+from optim.formulation import Formulation, formulate
 from optim.greedy import ordered_greedy
 from optim.model import build_model
 from optim.options import ModelSize, SolveOptions
@@ -40,13 +45,17 @@ WINDOW_H = 48
 MAX_NEW_BIDS = 40
 #: Neighbourhoods in a row that bring nothing before the first phase ends (see improve).
 STALE_SWEEP = 60
+#: Most neighbourhoods solved at once (one worker process each) when options leave it open.
+MAX_WORKERS = 8
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
 class SearchStats:
-    """What the search did: neighbourhoods solved, improvements, biggest model, seconds;
-    ``wide`` of the neighbourhoods (and ``wide_improvements``) were of the second phase,
-    and ``filled`` bids were placed by the final fill."""
+    """What the search did: neighbourhoods solved, improvements, biggest model, seconds
+    (summed over the ``workers`` that solved neighbourhoods at once, so they may exceed the
+    wall time); ``wide`` of the neighbourhoods (and ``wide_improvements``) were of the
+    second phase, and ``filled`` bids were placed by the final fill."""
 
     neighbourhoods: int
     improvements: int
@@ -57,6 +66,7 @@ class SearchStats:
     wide: int = 0
     wide_improvements: int = 0
     filled: int = 0
+    workers: int = 1
 
 
 def _neighbourhoods(cands: Candidates, arrays: MarketArrays, net: np.ndarray,
@@ -124,35 +134,44 @@ def improve(
     """
     deadline = time.perf_counter() + seconds
     rng = np.random.default_rng(options.seed)
-    search = _Search(cands, arrays, net, np.asarray(chosen, dtype=np.int64), options,
-                     carbon_price_eur_per_t, emissions_cap_kg,
-                     net if rank is None else rank, deadline)
-    profitable = net > 0 if allowed is None else (net > 0) & allowed
-    stale = 0
-    while not search.out_of_time() and stale < STALE_SWEEP:
-        for region in _neighbourhoods(cands, arrays, net, profitable, search.placed_bid(), rng):
-            if search.out_of_time():
-                break
-            stale = 0 if search.visit(region, profitable) else stale + 1
-            if stale >= STALE_SWEEP:
-                break
-    profitable = net > 0
-    shared = _shared_bids(cands, arrays, profitable)
-    narrow, narrow_better = search.n, search.better
-    swept = False
-    while not search.out_of_time() and not swept:
-        regions = _neighbourhoods(cands, arrays, net, profitable, search.placed_bid(), rng,
-                                  shared)
-        swept = True
-        for i in rng.permutation(len(regions)):
-            if search.out_of_time():
-                break
-            if search.visit(regions[i], profitable):
-                swept = False
+    workers = search_workers(options, emissions_cap_kg)
+    if workers > 1:
+        options = replace(options, threads=1)  # one core per worker
+    with _executor(workers) as executor:
+        search = _Search(cands, arrays, net, np.asarray(chosen, dtype=np.int64), options,
+                         carbon_price_eur_per_t, emissions_cap_kg,
+                         net if rank is None else rank, deadline, executor, workers)
+        profitable = net > 0 if allowed is None else (net > 0) & allowed
+        stale = 0
+
+        def narrow_stop(better: bool) -> bool:
+            nonlocal stale
+            stale = 0 if better else stale + 1
+            return stale >= STALE_SWEEP
+
+        while not search.out_of_time() and stale < STALE_SWEEP:
+            search.sweep(_neighbourhoods(cands, arrays, net, profitable, search.placed_bid(),
+                                         rng), profitable, narrow_stop)
+        profitable = net > 0
+        shared = _shared_bids(cands, arrays, profitable)
+        narrow, narrow_better = search.n, search.better
+        swept = False
+
+        def wide_stop(better: bool) -> bool:
+            nonlocal swept
+            swept = swept and not better
+            return False
+
+        while not search.out_of_time() and not swept:
+            regions = _neighbourhoods(cands, arrays, net, profitable, search.placed_bid(), rng,
+                                      shared)
+            swept = True
+            search.sweep([regions[i] for i in rng.permutation(len(regions))], profitable,
+                         wide_stop)
     filled = fill(cands, arrays, net, search.chosen, emissions_cap_kg)
     return filled, replace(search.stats(), wide=search.n - narrow,
                            wide_improvements=search.better - narrow_better,
-                           filled=filled.size - search.chosen.size)
+                           filled=filled.size - search.chosen.size, workers=workers)
 
 
 def fill(cands: Candidates, arrays: MarketArrays, net: np.ndarray, chosen: np.ndarray,
@@ -186,15 +205,101 @@ def _room(cands: Candidates, chosen: np.ndarray, emissions_cap_kg: float | None)
     return emissions_cap_kg - float(cands.emissions_kg[chosen].sum())
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One neighbourhood ready to solve: its pools and freed bids (locked while it is being
+    solved), the candidates modelled (``sub``), the freed bids' current placements
+    (``current``, also the warm start) and the model's arrays."""
+
+    pools: np.ndarray
+    freed: np.ndarray
+    sub: np.ndarray
+    current: np.ndarray
+    formulation: Formulation
+    formulate_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Solved:
+    """A solved neighbourhood: the chosen positions in its ``sub``, and seconds per phase."""
+
+    chosen: np.ndarray
+    build_s: float
+    handover_s: float
+    solve_s: float
+
+
+def _solve(f: Formulation, carbon_price_eur_per_t: float, options: SolveOptions,
+           time_limit_s: float, warm: np.ndarray) -> _Solved:
+    """Build one neighbourhood's Pyomo model and solve it by HiGHS from ``warm`` (positions).
+
+    Runs in a worker process when the search has several (so only arrays travel), else
+    inline.
+    """
+    started = time.perf_counter()
+    model = build_model(f, carbon_price_eur_per_t)
+    built = time.perf_counter()
+    solver = PyomoHighs(model, options, time_limit_s, 1e-6)
+    result = solver.solve(warm)
+    return _Solved(result.chosen, built - started, solver.handover_s,
+                   result.solve_s + result.extract_s)
+
+
+class _Inline(Executor):
+    """Runs each job at once in this process: the one-worker search, with the same driver."""
+
+    def submit(self, fn: Callable[..., _T], /, *args: object,
+               **kwargs: object) -> Future[_T]:
+        future: Future[_T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to whoever reads the future, as a pool would
+            future.set_exception(exc)
+        return future
+
+
+def search_workers(options: SolveOptions, emissions_cap_kg: float | None) -> int:
+    """How many neighbourhoods are solved at once: ``options.search_workers``, else one per
+    CPU this process may use; always one under an emissions cap, which couples every
+    neighbourhood through the room it leaves."""
+    if emissions_cap_kg is not None:
+        return 1
+    if options.search_workers is not None:
+        return max(int(options.search_workers), 1)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(min(cpus, MAX_WORKERS), 1)
+
+
+def _executor(workers: int) -> Executor:
+    # Spawned, not forked: HiGHS keeps a thread pool, and a forked copy of a process with
+    # threads may deadlock.
+    if workers == 1:
+        return _Inline()
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+
 class _Search:
-    """The incumbent and its statistics while neighbourhoods are visited."""
+    """The incumbent and its statistics while neighbourhoods are solved, up to ``workers``
+    at once.
+
+    Neighbourhoods solved at the same time never share a pool or a freed bid, so each one's
+    result is still feasible joined with whatever the others changed meanwhile: capacity is
+    per pool, and a bid moves only in the one neighbourhood that freed it.
+    """
 
     def __init__(self, cands: Candidates, arrays: MarketArrays, net: np.ndarray,
                  chosen: np.ndarray, options: SolveOptions, carbon_price_eur_per_t: float,
-                 emissions_cap_kg: float | None, score: np.ndarray, deadline: float) -> None:
+                 emissions_cap_kg: float | None, score: np.ndarray, deadline: float,
+                 executor: Executor, workers: int) -> None:
         self.cands, self.arrays, self.net, self.chosen = cands, arrays, net, chosen
         self.options, self.price, self.cap_kg = options, carbon_price_eur_per_t, emissions_cap_kg
         self.score, self.deadline = score, deadline
+        self.executor, self.workers = executor, workers
+        self.busy_pool = np.zeros(arrays.pools, dtype=bool)
+        self.busy_bid = np.zeros(len(arrays.bid_ids), dtype=bool)
         self.n = self.better = 0
         self.build_s = self.handover_s = self.solve_s = 0.0
         self.largest = ModelSize(0, 0, 0)
@@ -209,11 +314,50 @@ class _Search:
         return SearchStats(self.n, self.better, self.largest, self.build_s, self.handover_s,
                            self.solve_s)
 
-    def visit(self, region: tuple[np.ndarray, int, int], profitable: np.ndarray) -> bool:
-        """Re-solve one region exactly (module docstring); True when it raised welfare."""
+    def sweep(self, regions: list[tuple[np.ndarray, int, int]], profitable: np.ndarray,
+              stop: Callable[[bool], bool]) -> None:
+        """Solve ``regions`` in order, up to ``workers`` at once (a region waits while one of
+        its pools is being solved), taking each result as it comes; after each, ``stop(it
+        raised welfare)`` says whether to start no more. Returns once every started
+        neighbourhood is in, at the latest about the deadline."""
+        pending = list(regions)
+        running: dict[Future[_Solved], _Job] = {}
+        halted = False
+        while True:
+            i = 0
+            while (not halted and len(running) < self.workers and i < len(pending)
+                   and not self.out_of_time()):
+                if self.busy_pool[pending[i][0]].any():
+                    i += 1
+                    continue
+                job = self._prepare(pending.pop(i), profitable)
+                if job is None:
+                    halted = stop(False)
+                    continue
+                left = self.deadline - time.perf_counter()
+                position = np.full(len(self.cands), -1, dtype=np.int64)
+                position[job.sub] = np.arange(job.sub.size)
+                running[self.executor.submit(
+                    _solve, job.formulation, self.price, self.options,
+                    min(SUB_TIME_LIMIT_S, left - 0.25), position[job.current])] = job
+                self.busy_pool[job.pools] = True
+                self.busy_bid[job.freed] = True
+            if not running:
+                return
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = running.pop(future)
+                self.busy_pool[job.pools] = False
+                self.busy_bid[job.freed] = False
+                better = self._merge(job, future.result())
+                halted = stop(better) or halted
+
+    def _prepare(self, region: tuple[np.ndarray, int, int], profitable: np.ndarray) -> _Job | None:
+        """One region's model (module docstring); None when there is nothing to decide."""
         cands, arrays, net, chosen, score = (self.cands, self.arrays, self.net, self.chosen,
                                              self.score)
         pools, h0, h1 = region
+        started = time.perf_counter()
         placed_bid = self.placed_bid()
         in_pools = np.isin(cands.pool, pools)
         overlap = in_pools & (cands.start < h1) & (cands.start + cands.duration > h0)
@@ -222,7 +366,8 @@ class _Search:
         region_ = in_pools & (cands.start >= h0) & (cands.start < h1) & profitable
         freed_bids = np.zeros(len(arrays.bid_ids), dtype=bool)
         freed_bids[cands.bid[chosen[overlap[chosen]]]] = True
-        waiting = np.flatnonzero(region_ & ~placed_bid[cands.bid])
+        # Unplaced bids being decided in another neighbourhood wait for it.
+        waiting = np.flatnonzero(region_ & ~placed_bid[cands.bid] & ~self.busy_bid[cands.bid])
         if waiting.size:
             best = np.full(len(arrays.bid_ids), -np.inf)
             np.maximum.at(best, cands.bid[waiting], score[waiting])
@@ -237,27 +382,27 @@ class _Search:
             keep = np.argsort(-net[sub], kind="stable")[:MAX_SUB_VARIABLES]
             sub = np.union1d(sub[keep], current)
         if sub.size == 0:
-            return False
+            return None
         residual = arrays.cap - cands.usage(fixed, arrays.cap.shape)
-        started = time.perf_counter()
         f = formulate(cands.subset(sub), replace(arrays, cap=residual),
                       _room(cands, fixed, self.cap_kg))
-        model = build_model(f, self.price)
-        built = time.perf_counter()
-        left = self.deadline - time.perf_counter()
-        solver = PyomoHighs(model, self.options, min(SUB_TIME_LIMIT_S, left - 0.25), 1e-6)
-        position = np.full(len(cands), -1, dtype=np.int64)
-        position[sub] = np.arange(sub.size)
-        result = solver.solve(position[current])
+        return _Job(pools, np.flatnonzero(freed_bids), sub, current, f,
+                    time.perf_counter() - started)
+
+    def _merge(self, job: _Job, solved: _Solved) -> bool:
+        """Take a solved neighbourhood's placements when they raise welfare."""
         self.n += 1
-        self.build_s += built - started
-        self.handover_s += solver.handover_s
-        self.solve_s += result.solve_s + result.extract_s
+        self.build_s += job.formulate_s + solved.build_s
+        self.handover_s += solved.handover_s
+        self.solve_s += solved.solve_s
+        f = job.formulation
         if f.nonzeros > self.largest.nonzeros:
             self.largest = ModelSize(f.variables, f.constraints, f.nonzeros)
-        picked = sub[result.chosen]
-        if float(net[picked].sum()) > float(net[current].sum()) + 1e-6:
-            self.chosen = np.sort(np.concatenate([fixed, picked]))
-            self.better += 1
-            return True
-        return False
+        picked = job.sub[solved.chosen]
+        if float(self.net[picked].sum()) <= float(self.net[job.current].sum()) + 1e-6:
+            return False
+        # Only this neighbourhood could move its freed bids, so ``current`` is still theirs.
+        keep = ~np.isin(self.chosen, job.current)
+        self.chosen = np.sort(np.concatenate([self.chosen[keep], picked]))
+        self.better += 1
+        return True

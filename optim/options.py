@@ -51,7 +51,9 @@ class SolveOptions:
     ``pricing`` runs the pricing step (optim.pricing) after the clearing, within
     ``pricing_time_limit_s`` seconds (default ``DEFAULT_PRICING_TIME_LIMIT_S``; it stops as
     soon as the prices are exact, which takes seconds on the bundled market and about two
-    minutes at 2,000 bids).
+    minutes at 2,000 bids). ``search_workers`` is how many neighbourhoods the search of large
+    markets solves at once, each in its own process (None: one per CPU; always one under an
+    emissions cap; optim.lns).
     """
 
     time_limit_s: float | None = None
@@ -65,6 +67,7 @@ class SolveOptions:
     whole_model_nonzeros: int = 250_000
     pricing: bool = True
     pricing_time_limit_s: float | None = None
+    search_workers: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

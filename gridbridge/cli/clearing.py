@@ -48,7 +48,8 @@ class _Progress:
 
 def _options(carbon_price: float | None, emissions_cap: float | None, time_limit: float | None,
              mip_gap: float | None, threads: int | None,
-             pricing_time_limit: float | None = None) -> SolveOptions:
+             pricing_time_limit: float | None = None,
+             search_workers: int | None = None) -> SolveOptions:
     for option, value, limit in (("--carbon-price", carbon_price, CARBON_PRICE_EUR_PER_T),
                                  ("--emissions-cap", emissions_cap, EMISSIONS_CAP_T)):
         if value is not None and not limit.admits(value):
@@ -61,9 +62,11 @@ def _options(carbon_price: float | None, emissions_cap: float | None, time_limit
         raise InputError("--threads must be at least 1")
     if pricing_time_limit is not None and not pricing_time_limit > 0:
         raise InputError("--pricing-time-limit must be > 0 seconds")
+    if search_workers is not None and search_workers < 1:
+        raise InputError("--search-workers must be at least 1")
     return SolveOptions(
         time_limit_s=time_limit, mip_rel_gap=mip_gap, threads=threads,
-        pricing_time_limit_s=pricing_time_limit,
+        pricing_time_limit_s=pricing_time_limit, search_workers=search_workers,
         carbon_price_eur_per_t=carbon_price,
         emissions_cap_kg=None if emissions_cap is None else emissions_cap * 1000.0,
     )
@@ -91,10 +94,13 @@ def clear_command(
     pricing_time_limit: Annotated[float | None, typer.Option(
         help="Pricing LP time limit, seconds (default 600; it stops once prices are exact).")
     ] = None,
+    search_workers: Annotated[int | None, typer.Option(
+        help="Neighbourhoods solved at once on large markets, one process each (default: "
+             "one per CPU).")] = None,
 ) -> None:
     """Clear a market bundle: placements.csv, rejected.csv, summary.json, timings.json."""
     options = _options(carbon_price, emissions_cap, time_limit, mip_gap, threads,
-                       pricing_time_limit)
+                       pricing_time_limit, search_workers)
     started = time.perf_counter()
     market = read_bundle(bundle)
     progress = _Progress()

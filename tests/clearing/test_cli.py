@@ -64,6 +64,7 @@ def test_check_catches_a_tampered_clearing(small_bundle: Path, tmp_path: Path,
     (["--emissions-cap", "2e9"], "--emissions-cap must be between 0 and 1000000000"),
     (["--mip-gap", "2"], "--mip-gap must be a fraction"),
     (["--time-limit", "0"], "--time-limit must be > 0"),
+    (["--search-workers", "0"], "--search-workers must be at least 1"),
 ])
 def test_clear_refuses_bad_options(small_bundle: Path, tmp_path: Path, args: list[str],
                                    message: str, capsys: pytest.CaptureFixture[str]) -> None:

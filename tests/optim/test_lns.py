@@ -7,7 +7,7 @@ import pytest
 
 from optim.candidates import Candidates
 from optim.clearing import Round
-from optim.lns import fill, improve
+from optim.lns import fill, improve, search_workers
 from optim.options import SolveOptions
 from tests.optim.test_clearing import hand_market
 
@@ -25,7 +25,8 @@ def _feasible(r: Round, chosen: np.ndarray) -> bool:
     return one_each and bool((c.usage(chosen, r.arrays.cap.shape) <= r.arrays.cap).all())
 
 
-def test_search_leaves_the_allowed_moves_once_they_are_spent() -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_search_leaves_the_allowed_moves_once_they_are_spent(workers: int) -> None:
     # Allowed moves: only the worse clearing's places (149.52 EUR). The first phase cannot
     # leave them; the second opens every candidate and finds the optimum.
     r, net = _round()
@@ -37,11 +38,18 @@ def test_search_leaves_the_allowed_moves_once_they_are_spent() -> None:
     allowed = np.zeros(len(c), dtype=bool)
     allowed[idx] = True
     start = np.zeros(0, dtype=np.int64)
-    chosen, stats = improve(c, a, net, start, SolveOptions(), 100.0, None, 20.0,
-                            allowed=allowed)
+    chosen, stats = improve(c, a, net, start, SolveOptions(search_workers=workers), 100.0,
+                            None, 20.0, allowed=allowed)
     assert _feasible(r, chosen)
     assert float(net[chosen].sum()) == pytest.approx(OPTIMUM_EUR)
     assert stats.neighbourhoods >= 2
+    assert stats.workers == workers
+
+
+def test_workers_default_to_the_cpus_and_are_one_under_an_emissions_cap() -> None:
+    assert search_workers(SolveOptions(search_workers=3), None) == 3
+    assert search_workers(SolveOptions(search_workers=3), 1000.0) == 1  # the cap couples all
+    assert search_workers(SolveOptions(), None) >= 1
 
 
 def test_fill_places_what_still_fits_and_nothing_that_does_not() -> None:
