@@ -13,6 +13,13 @@ feasible clearing of the whole market. Neighbourhoods are visited in order of un
 profitable demand, so the most contested pools are re-packed first; once that stalls, in
 random order. Last, any unplaced bid that still fits somewhere is placed (:func:`fill`).
 
+Several neighbourhoods are solved at once, one per worker process (one per CPU by default,
+:func:`search_workers`), when they share no pool and no freed bid: each result is then
+still feasible joined with whatever the others changed meanwhile. Measured at L
+(``gridbridge clear --time-limit 240``): 1,020 neighbourhoods on 2 workers against 413 on
+one, welfare 1,260,099 EUR against 1,258,126 (within the search's run-to-run spread of about
+0.5 %).
+
 This improves the incumbent only; the bound reported for the market is still the
 Lagrangian bound over every candidate (:mod:`optim.bound`), so the gap stays honest.
 """
