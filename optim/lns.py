@@ -342,11 +342,11 @@ class _Search:
                     halted = stop(False)
                     continue
                 left = self.deadline - time.perf_counter()
-                position = np.full(len(self.cands), -1, dtype=np.int64)
-                position[job.sub] = np.arange(job.sub.size)
+                # ``sub`` is sorted and holds ``current``: the warm start's positions in it.
                 running[self.executor.submit(
                     _solve, job.formulation, self.price, self.options,
-                    min(SUB_TIME_LIMIT_S, left - 0.25), position[job.current])] = job
+                    min(SUB_TIME_LIMIT_S, left - 0.25),
+                    np.searchsorted(job.sub, job.current))] = job
                 self.busy_pool[job.pools] = True
                 self.busy_bid[job.freed] = True
             if not running:
@@ -364,7 +364,6 @@ class _Search:
         cands, arrays, net, chosen, score = (self.cands, self.arrays, self.net, self.chosen,
                                              self.score)
         pools, h0, h1 = region
-        started = time.perf_counter()
         placed_bid = self.placed_bid()
         in_pools = np.isin(cands.pool, pools)
         overlap = in_pools & (cands.start < h1) & (cands.start + cands.duration > h0)
@@ -390,6 +389,7 @@ class _Search:
             sub = np.union1d(sub[keep], current)
         if sub.size == 0:
             return None
+        started = time.perf_counter()
         residual = arrays.cap - cands.usage(fixed, arrays.cap.shape)
         f = formulate(cands.subset(sub), replace(arrays, cap=residual),
                       _room(cands, fixed, self.cap_kg))
