@@ -352,10 +352,13 @@ class Round:
             timer.seconds.update(build=stats.build_s, handover=stats.handover_s,
                                  solve=stats.solve_s)
             size, neighbourhoods = stats.largest, stats.neighbourhoods
+            grown = (f"; {stats.grown} grown up to {stats.level_pools} pools over"
+                     f" {stats.level_window_h} h, {stats.grown_improvements} better,"
+                     f" {stats.grown_gain_eur:+,.0f} EUR" if stats.grown else "")
             highs_status = (f"{stats.neighbourhoods} neighbourhoods on {stats.workers} worker(s),"
                             f" {stats.improvements} better"
-                            f" ({stats.wide} with any moves, {stats.wide_improvements} better);"
-                            f" {stats.filled} bids filled in")
+                            f" ({stats.wide} with any moves, {stats.wide_improvements} better"
+                            f"{grown}); {stats.filled} bids filled in")
         started = time.perf_counter()
         objective = float(net[chosen].sum())
         valid = bound.bound_eur if highs_bound is None else min(bound.bound_eur, highs_bound)

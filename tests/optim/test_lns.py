@@ -1,4 +1,4 @@
-"""The neighbourhood search's two phases and its final fill, on the hand-solved market."""
+"""The neighbourhood search's three phases and its final fill, on hand-solved markets."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import pytest
 
 from optim.candidates import Candidates
 from optim.clearing import Round
-from optim.lns import fill, improve, search_workers
+from optim.lns import Scale, _bands, fill, improve, search_workers
 from optim.options import SolveOptions
+from tests.optim.kit import Bid, Kit, Site
 from tests.optim.test_clearing import hand_market
 
 OPTIMUM_EUR = 159.48  # hand_market's unique optimum (see there)
@@ -69,3 +70,54 @@ def test_fill_places_what_still_fits_and_nothing_that_does_not() -> None:
     # Under an emissions cap with no room left, nothing is added.
     spent = float(c.emissions_kg[without_b3].sum())
     assert np.array_equal(fill(c, a, net, without_b3, spent), without_b3)
+
+
+def _rotation() -> tuple[Round, np.ndarray, np.ndarray]:
+    """Three 8-GPU pools (A, B, C) for one hour, asks 1, 1 and 1.1 EUR per GPU-hour; X may
+    run at A or B and Y at B or C (value 40 each), W only at A (value 30). The start, X at A
+    and Y at B, is worth 32 + 32 = 64 EUR. The optimum, W at A, X at B and Y at C, is worth
+    22 + 32 + 31.2 = 85.2 EUR: all three move at once. Any two pools alone can only drop a
+    bid worth 32 to place W, worth 22, or move Y to where it is worth less."""
+    kit = Kit(hours=1, sites=[Site("A1", "KR", "KR", {"H100": 8}),
+                              Site("B1", "CA-ON", "CA", {"H100": 8}, member="CA"),
+                              Site("C1", "DE", "DE", {"H100": 8}, ask=1.1, member="DE")],
+              bids=[Bid("X", "H100:1", 8, 0, 1, 40.0, allowed="KR; CA"),
+                    Bid("Y", "H100:1", 8, 0, 1, 40.0, allowed="CA; DE"),
+                    Bid("W", "H100:1", 8, 0, 1, 30.0, allowed="KR")],
+              intensity={"KR": [0.0], "CA-ON": [0.0], "DE": [0.0]})
+    r = Round(kit.market())
+    c, a = r.cands, r.arrays
+    where = {(a.bid_ids[b], a.pool_site[p]): i
+             for i, (b, p) in enumerate(zip(c.bid, c.pool, strict=True))}
+    start = np.array(sorted([where[("X", "A1")], where[("Y", "B1")]]), dtype=np.int64)
+    return r, c.net_eur(0.0), start
+
+
+def test_grown_neighbourhoods_find_what_two_pools_cannot() -> None:
+    r, net, start = _rotation()
+    assert float(net[start].sum()) == pytest.approx(64.0)
+    chosen, stats = improve(r.cands, r.arrays, net, start, SolveOptions(search_workers=1), 0.0,
+                            None, 60.0)
+    assert _feasible(r, chosen)
+    assert float(net[chosen].sum()) == pytest.approx(85.2)
+    # Pairs of pools found nothing; the first grown level (all three pools) found it all,
+    # and the search stopped there: a neighbourhood that is the whole market cannot grow.
+    assert stats.improvements == stats.grown_improvements == 1
+    assert (stats.level_pools, stats.level_window_h) == (3, 1)
+    assert stats.grown_gain_eur == pytest.approx(85.2 - 64.0)
+
+
+def test_bands_put_every_pool_in_each_window_once() -> None:
+    r, _ = _round()
+    a = r.arrays
+    scale = Scale(pools=1, window_h=4)
+    regions = _bands(a, scale, np.random.default_rng(0))
+    windows = sorted({(h0, h1) for _, h0, h1 in regions})
+    assert windows == [(0, 4), (2, 6)]  # overlapping by half, the last one ending at hour 6
+    for h0, h1 in windows:
+        pools = np.concatenate([p for p, g0, g1 in regions if (g0, g1) == (h0, h1)])
+        assert sorted(pools.tolist()) == list(range(a.pools))
+    grown = scale.grown(a)
+    assert (grown.pools, grown.window_h) == (min(2, a.pools), 6)
+    assert grown.time_limit_s > scale.time_limit_s and grown.max_variables > scale.max_variables
+    assert grown.covers(a) == (a.pools <= 2) and Scale(a.pools, a.hours).covers(a)
