@@ -352,9 +352,10 @@ class Round:
             timer.seconds.update(build=stats.build_s, handover=stats.handover_s,
                                  solve=stats.solve_s)
             size, neighbourhoods = stats.largest, stats.neighbourhoods
-            grown = (f"; {stats.grown} grown up to {stats.level_pools} pools over"
-                     f" {stats.level_window_h} h, {stats.grown_improvements} better,"
-                     f" {stats.grown_gain_eur:+,.0f} EUR" if stats.grown else "")
+            level = stats.level
+            grown = (f"; {stats.grown} grown up to {level.pools} pools over {level.window_h} h,"
+                     f" {stats.grown_improvements} better, {stats.grown_gain_eur:+,.0f} EUR"
+                     if level is not None else "")
             highs_status = (f"{stats.neighbourhoods} neighbourhoods on {stats.workers} worker(s),"
                             f" {stats.improvements} better"
                             f" ({stats.wide} with any moves, {stats.wide_improvements} better"

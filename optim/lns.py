@@ -95,8 +95,8 @@ class SearchStats:
     (summed over the ``workers`` that solved neighbourhoods at once, so they may exceed the
     wall time); ``wide`` of the neighbourhoods (and ``wide_improvements``) were of the
     second phase, ``grown`` (and ``grown_improvements``) of the third, which raised welfare
-    by ``grown_gain_eur`` EUR and whose last level had ``level_pools`` pools over
-    ``level_window_h`` hours, and ``filled`` bids were placed by the final fill."""
+    by ``grown_gain_eur`` EUR and whose last ``level`` it reached (None when it did not
+    run), and ``filled`` bids were placed by the final fill."""
 
     neighbourhoods: int
     improvements: int
@@ -109,8 +109,7 @@ class SearchStats:
     grown: int = 0
     grown_improvements: int = 0
     grown_gain_eur: float = 0.0
-    level_pools: int = 0
-    level_window_h: int = 0
+    level: Scale | None = None
     filled: int = 0
     workers: int = 1
 
@@ -243,21 +242,20 @@ def improve(
             search.sweep([regions[i] for i in rng.permutation(len(regions))], profitable,
                          wide_stop)
         wide, wide_better = search.n - narrow, search.better - narrow_better
-        scale, before_eur = search.scale, float(net[search.chosen].sum())
-        while not search.out_of_time() and not scale.covers(arrays):
-            scale = search.scale = scale.grown(arrays)
+        before_eur = float(net[search.chosen].sum())
+        while not search.out_of_time() and not search.scale.covers(arrays):
+            search.scale = search.scale.grown(arrays)
             swept = False
             while not search.out_of_time() and not swept:
                 swept = True
-                search.sweep(_bands(arrays, scale, rng), profitable, wide_stop)
+                search.sweep(_bands(arrays, search.scale, rng), profitable, wide_stop)
     filled = fill(cands, arrays, net, search.chosen, emissions_cap_kg)
     grown = search.n - narrow - wide
     return filled, replace(search.stats(), wide=wide, wide_improvements=wide_better,
                            grown=grown,
                            grown_improvements=search.better - narrow_better - wide_better,
                            grown_gain_eur=float(net[search.chosen].sum()) - before_eur,
-                           level_pools=scale.pools if grown else 0,
-                           level_window_h=scale.window_h if grown else 0,
+                           level=search.scale if grown else None,
                            filled=filled.size - search.chosen.size, workers=workers)
 
 

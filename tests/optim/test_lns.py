@@ -103,7 +103,7 @@ def test_grown_neighbourhoods_find_what_two_pools_cannot() -> None:
     # Pairs of pools found nothing; the first grown level (all three pools) found it all,
     # and the search stopped there: a neighbourhood that is the whole market cannot grow.
     assert stats.improvements == stats.grown_improvements == 1
-    assert (stats.level_pools, stats.level_window_h) == (3, 1)
+    assert stats.level is not None and (stats.level.pools, stats.level.window_h) == (3, 1)
     assert stats.grown_gain_eur == pytest.approx(85.2 - 64.0)
 
 
