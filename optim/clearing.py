@@ -146,6 +146,7 @@ class Clearing:
             "neighbourhoods": r.neighbourhoods,
             "restricted": list(r.restrictions),
             "warm_start": {"heuristic": r.warm_start, "welfare_eur": _r(r.warm_start_eur)},
+            "seed": r.seed,
             "baselines": {name: _rounded(t) for name, t in self.baselines.items()},
             "pricing": self._pricing_summary(),
         }
@@ -397,7 +398,7 @@ class Round:
             lagrangian_bound_eur=bound.bound_eur, gap=relative_gap(objective, valid),
             size=size, candidates=len(cands), seconds=timer.seconds, method=method,
             neighbourhoods=neighbourhoods, warm_start=warm_name,
-            warm_start_eur=float(net[warm].sum()),
+            warm_start_eur=float(net[warm].sum()), seed=self.options.seed,
         )
         return Clearing(
             placements=placements, rejected=rejected, prices=self._price_table(prices),

@@ -15,6 +15,8 @@ DEFAULT_TIME_LIMIT_S = 60.0
 DEFAULT_MIP_REL_GAP = 0.01
 #: Pricing's default time limit (s): long, because prices cut short are only approximate.
 DEFAULT_PRICING_TIME_LIMIT_S = 600.0
+#: The largest random seed HiGHS takes (its ``random_seed`` option is a 32-bit int).
+MAX_SEED = 2**31 - 1
 
 
 class SolveStatus(StrEnum):
@@ -44,9 +46,11 @@ class SolveOptions:
     relative gap at which HiGHS may stop; ``threads`` HiGHS threads (None: HiGHS decides);
     ``carbon_price_eur_per_t`` overrides market.toml's price (EUR per tonne CO2eq);
     ``emissions_cap_kg`` caps the round's total emissions (kg CO2eq of the market's signal);
-    ``seed`` is HiGHS's random seed, so a run can be repeated. ``baselines`` computes both
+    ``seed`` (0 to ``MAX_SEED``) is HiGHS's random seed and orders the neighbourhood
+    search's regions; two runs differ by more than it where search workers' results merge
+    in a different order or HiGHS stops on time. ``baselines`` computes both
     baselines too; ``bound_iterations`` caps the Lagrangian bound's subgradient steps (it
-    also stops when it converges, or at its share of the time limit);
+    also stops when it converges or stalls, or at its share of the time limit);
     ``whole_model_nonzeros`` is the largest market solved as one model (optim.clearing).
     ``pricing`` runs the pricing step (optim.pricing) after the clearing, within
     ``pricing_time_limit_s`` seconds (default ``DEFAULT_PRICING_TIME_LIMIT_S``; it stops as
@@ -91,7 +95,8 @@ class SolveReport:
     ``reasons``, ``pricing``). ``restrictions`` says what, if anything, the model left out of the
     market; empty means the model is the whole market. ``method`` is ``whole_model`` or
     ``neighbourhood_search`` (optim.clearing); ``size`` is the whole model's, or the largest
-    neighbourhood's, and ``neighbourhoods`` how many were solved.
+    neighbourhood's, and ``neighbourhoods`` how many were solved. ``seed`` is the random seed
+    the solve used (HiGHS's, and the neighbourhood search's order).
     """
 
     status: SolveStatus
@@ -109,6 +114,7 @@ class SolveReport:
     neighbourhoods: int = 0
     warm_start: str = ""
     warm_start_eur: float = 0.0
+    seed: int = 0
 
 
 def relative_gap(objective_eur: float, bound_eur: float) -> float:

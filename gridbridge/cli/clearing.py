@@ -19,7 +19,7 @@ from gridbridge.settlement import round_id_for, round_postings
 from optim.check import check_clearing
 from optim.clearing import BASELINES, Clearing, clear
 from optim.frontier import frontier
-from optim.options import SolveOptions
+from optim.options import MAX_SEED, SolveOptions
 
 console = make_console()
 err = Console(stderr=True, highlight=False)
@@ -46,10 +46,14 @@ class _Progress:
         self.status.stop()
 
 
+#: One help text for ``--seed`` on every solving command.
+SEED_HELP = f"Random seed of HiGHS and of the neighbourhood search's order (0 to {MAX_SEED})."
+
+
 def _options(carbon_price: float | None, emissions_cap: float | None, time_limit: float | None,
              mip_gap: float | None, threads: int | None,
              pricing_time_limit: float | None = None,
-             search_workers: int | None = None) -> SolveOptions:
+             search_workers: int | None = None, seed: int = 0) -> SolveOptions:
     for option, value, limit in (("--carbon-price", carbon_price, CARBON_PRICE_EUR_PER_T),
                                  ("--emissions-cap", emissions_cap, EMISSIONS_CAP_T)):
         if value is not None and not limit.admits(value):
@@ -64,11 +68,13 @@ def _options(carbon_price: float | None, emissions_cap: float | None, time_limit
         raise InputError("--pricing-time-limit must be > 0 seconds")
     if search_workers is not None and search_workers < 1:
         raise InputError("--search-workers must be at least 1")
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError(f"--seed must be an integer from 0 to {MAX_SEED}, not {seed}")
     return SolveOptions(
         time_limit_s=time_limit, mip_rel_gap=mip_gap, threads=threads,
         pricing_time_limit_s=pricing_time_limit, search_workers=search_workers,
         carbon_price_eur_per_t=carbon_price,
-        emissions_cap_kg=None if emissions_cap is None else emissions_cap * 1000.0,
+        emissions_cap_kg=None if emissions_cap is None else emissions_cap * 1000.0, seed=seed,
     )
 
 
@@ -97,10 +103,11 @@ def clear_command(
     search_workers: Annotated[int | None, typer.Option(
         help="Neighbourhoods solved at once on large markets, one process each (default: "
              "one per CPU).")] = None,
+    seed: Annotated[int, typer.Option(help=SEED_HELP)] = 0,
 ) -> None:
     """Clear a market bundle: placements.csv, rejected.csv, summary.json, timings.json."""
     options = _options(carbon_price, emissions_cap, time_limit, mip_gap, threads,
-                       pricing_time_limit, search_workers)
+                       pricing_time_limit, search_workers, seed)
     started = time.perf_counter()
     market = read_bundle(bundle)
     progress = _Progress()
@@ -169,10 +176,11 @@ def frontier_command(
     time_limit: Annotated[float | None, typer.Option(
         help="HiGHS time limit per solve, seconds.")] = None,
     mip_gap: Annotated[float | None, typer.Option(help="Relative MIP gap, a fraction.")] = None,
+    seed: Annotated[int, typer.Option(help=SEED_HELP)] = 0,
 ) -> None:
     """Solve once per carbon price and write frontier.csv (the cost–carbon trade-off)."""
     prices = parse_carbon_prices(carbon_prices, "--carbon-prices")
-    options = _options(None, None, time_limit, mip_gap, None)
+    options = _options(None, None, time_limit, mip_gap, None, seed=seed)
     market = read_bundle(bundle)
     progress = _Progress()
     try:

@@ -32,6 +32,7 @@ def test_clear_writes_checked_deterministic_files(small_bundle: Path, tmp_path: 
     assert 0 <= summary["gap"] <= 0.01
     assert summary["accepted"] + summary["rejected"] == 40
     assert set(summary["baselines"]) == {"carbon_blind_greedy", "carbon_aware_greedy"}
+    assert summary["seed"] == 0  # the default, said so a run can be repeated with it
     timings = orjson.loads((tmp_path / "a" / "timings.json").read_bytes())
     assert {"build_s", "handover_s", "solve_s", "extract_s"} <= set(timings)
 
@@ -65,6 +66,8 @@ def test_check_catches_a_tampered_clearing(small_bundle: Path, tmp_path: Path,
     (["--mip-gap", "2"], "--mip-gap must be a fraction"),
     (["--time-limit", "0"], "--time-limit must be > 0"),
     (["--search-workers", "0"], "--search-workers must be at least 1"),
+    (["--seed", "-1"], "--seed must be an integer from 0 to 2147483647, not -1"),
+    (["--seed", "2147483648"], "--seed must be an integer from 0 to 2147483647"),
 ])
 def test_clear_refuses_bad_options(small_bundle: Path, tmp_path: Path, args: list[str],
                                    message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,6 +100,20 @@ def test_emissions_cap_from_the_cli(small_bundle: Path, tmp_path: Path,
     assert capped["emissions_kg"] <= cap_t * 1000 + 1e-6
     assert capped["emissions_cap_kg"] == pytest.approx(cap_t * 1000)
     assert run_cli(["check", str(small_bundle), str(tmp_path / "cap")], capsys)[0] == 0
+
+
+def test_seed_reaches_the_solve_and_summary(small_bundle: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["clear", str(small_bundle), "--out", str(tmp_path),
+                            "--seed", "2147483647"], capsys)
+    assert code == 0, out
+    summary = orjson.loads((tmp_path / "summary.json").read_bytes())
+    assert summary["seed"] == 2147483647
+    assert run_cli(["check", str(small_bundle), str(tmp_path)], capsys)[0] == 0
+    code, _, err = run_cli(["frontier", str(small_bundle), "--carbon-prices", "0",
+                            "--out", str(tmp_path / "f"), "--seed", "-3"], capsys)
+    assert code == 2 and "--seed must be an integer from 0 to 2147483647" in err
+    assert not (tmp_path / "f").exists()
 
 
 def test_frontier_writes_one_row_per_price_and_method(small_bundle: Path, tmp_path: Path,
