@@ -7,11 +7,12 @@ Phases (each timed, wall seconds): enumerate candidates; baselines; the Lagrangi
   handed to HiGHS once and solved from the warm start (:mod:`optim.solver`). Used when the
   model has at most ``SolveOptions.whole_model_nonzeros`` non-zeros: HiGHS proves optimality
   of such models quickly, and spends its whole time limit in presolve on much larger ones.
-* ``neighbourhood_search`` — for larger markets: the LP relaxation is solved first by
-  column generation (the pricing step's, :class:`optim.pricing.Relaxation`, kept for it);
-  then the warm start is improved by re-solving small exact Pyomo/HiGHS models of one or two
-  pools at a time (:mod:`optim.lns`) until the time limit, where freed bids may move to
-  their places the LP values most (their best by reduced profit).
+* ``neighbourhood_search`` — for larger markets: the warm start is improved by re-solving
+  small exact Pyomo/HiGHS models of a few pools at a time (:mod:`optim.lns`) until the time
+  limit, where freed bids may first move only to the places the bound's prices value most
+  (their best by reduced profit). When the search has several worker processes, the
+  pricing step's LP relaxation (:class:`optim.pricing.Relaxation`) is solved by column
+  generation in a thread of this process meanwhile, and kept for the pricing step.
 
 Candidates whose net value is <= 0 at the carbon price are never modelled: dropping one from
 any clearing keeps it feasible and does not lower welfare, so the optimum is unchanged and
@@ -22,8 +23,10 @@ lower.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -42,7 +45,7 @@ from optim.candidates import (
 from optim.errors import MarketInputError, SolveTimeLimitError
 from optim.formulation import formulate
 from optim.greedy import carbon_aware_greedy, carbon_blind_greedy, ordered_greedy
-from optim.lns import improve
+from optim.lns import improve, search_workers
 from optim.market import Market
 from optim.model import build_model
 from optim.options import (
@@ -61,7 +64,6 @@ from optim.pricing import (
     best_per_bid,
     lost_opportunity,
     payments,
-    reduced_profits,
     relaxation_prices,
 )
 from optim.reasons import rejection_reasons
@@ -75,8 +77,9 @@ PRICE_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5)
 #: --time-limit 60 it takes its whole 30 s, leaving the search less time than with the
 #: bound's earlier early stop (gap 9.94 % against 9.48 % then).
 BOUND_SHARE = 0.5
-#: Candidates per bid the neighbourhood search may use, best by the LP's reduced profit
-#: (:meth:`Round._relaxation`); measured at L over 120 s: 10 gained 1.1 %, 30 gained 1.5 %.
+#: Candidates per bid the neighbourhood search may use at first, best by reduced profit
+#: (:meth:`Round._search_columns`); measured at L over 120 s (ranked by the LP's duals then):
+#: 10 gained 1.1 %, 30 gained 1.5 %.
 SEARCH_COLUMNS_PER_BID = 30
 Progress = Callable[[str], None]
 
@@ -197,6 +200,45 @@ class _Timer:
         now = time.perf_counter()
         self.seconds[phase] = self.seconds.get(phase, 0.0) + now - started
         return now
+
+
+@contextmanager
+def _solved_alongside(relaxation: Relaxation | None, seconds: float, seed: np.ndarray,
+                      rank: np.ndarray, timer: _Timer) -> Iterator[None]:
+    """Run column generation on ``relaxation`` (for up to ``seconds``, from ``seed`` and
+    ``rank``) in a thread while the body runs, and wait for it after; its wall seconds go
+    to the ``pricing`` phase, so phases may sum to more than the wall time. A no-op when
+    ``relaxation`` is None.
+
+    Why a thread: the search's neighbourhoods are solved in worker processes, and this
+    process mostly waits for them; HiGHS releases the GIL while it solves a master (two
+    5.4 s LPs in two threads took 5.65 s). At L the relaxation takes about 50 s, which the
+    search used to wait for. When no master is solved in time, the pricing step goes on
+    from there, as it would after a master stopped by its time limit.
+    """
+    if relaxation is None:
+        yield
+        return
+    failed: list[BaseException] = []
+
+    def solve() -> None:
+        started = time.perf_counter()
+        try:
+            relaxation.solve(seconds, seed=seed, rank=rank, master_floor_s=0.0)
+        except SolveTimeLimitError:
+            pass
+        except BaseException as exc:  # raised again in the clearing's own thread
+            failed.append(exc)
+        finally:
+            timer.add("pricing", started)
+
+    # A daemon: should the search fail, the process need not wait for the relaxation.
+    thread = threading.Thread(target=solve, name="lp-relaxation", daemon=True)
+    thread.start()
+    yield
+    thread.join()
+    if failed:
+        raise failed[0]
 
 
 class Round:
@@ -342,14 +384,21 @@ class Round:
         else:
             method = "neighbourhood_search"
             lagrangian_rank = np.where(net > 0, reduced_profit(cands, net, bound), -np.inf)
-            searched_s = time.perf_counter() - solve_started
-            relaxation, allowed = self._relaxation(net, emissions_cap_kg, warm,
-                                                   lagrangian_rank, limit, timer)
-            self.progress(f"neighbourhood search (time limit {limit:g} s)")
-            budget = max(limit - searched_s, 1.0)
-            chosen, stats = improve(cands, arrays, net, warm, self.options, price,
-                                    emissions_cap_kg, budget, rank=lagrangian_rank,
-                                    allowed=allowed)
+            budget = max(limit - (time.perf_counter() - solve_started), 1.0)
+            alongside = (self.options.pricing
+                         and search_workers(self.options, emissions_cap_kg) > 1)
+            if alongside:
+                relaxation = Relaxation(cands, arrays, net, emissions_cap_kg,
+                                        self.options.threads)
+            self.progress(f"neighbourhood search (time limit {limit:g} s)"
+                          + (" and the LP relaxation" if alongside else ""))
+            lp_s = min(self.options.pricing_time_limit_s or DEFAULT_PRICING_TIME_LIMIT_S,
+                       budget)
+            with _solved_alongside(relaxation, lp_s, warm, lagrangian_rank, timer):
+                chosen, stats = improve(cands, arrays, net, warm, self.options, price,
+                                        emissions_cap_kg, budget, rank=lagrangian_rank,
+                                        allowed=self._search_columns(net, lagrangian_rank,
+                                                                     warm))
             timer.seconds.update(build=stats.build_s, handover=stats.handover_s,
                                  solve=stats.solve_s)
             size, neighbourhoods = stats.largest, stats.neighbourhoods
@@ -409,46 +458,26 @@ class Round:
             window_end_utc=cfg.window_end_utc,
         )
 
-    def _relaxation(self, net: np.ndarray, emissions_cap_kg: float | None, warm: np.ndarray,
-                    rank: np.ndarray, limit: float,
-                    timer: _Timer) -> tuple[Relaxation, np.ndarray | None]:
-        """The LP relaxation (the pricing step's, solved now and kept for it) and the
-        candidates the neighbourhood search may move bids to: each bid's
-        ``SEARCH_COLUMNS_PER_BID`` best by reduced profit at the relaxation's prices, and the
-        warm start's placements.
+    def _search_columns(self, net: np.ndarray, rank: np.ndarray,
+                        warm: np.ndarray) -> np.ndarray:
+        """Where the neighbourhood search's first phase may move bids (a mask over
+        candidates): each bid's ``SEARCH_COLUMNS_PER_BID`` best by ``rank`` (reduced profit
+        at the bound's prices), and the warm start's placements.
 
         Why: at L a neighbourhood over every candidate is too big for HiGHS to improve in
         its time limit (measured: 104 neighbourhoods in 200 s gained 0.5 %); restricted to
-        the places the LP finds worth it, the same search gained 1.5 % in 120 s. Only the
-        search is restricted: the bound stays the Lagrangian bound over every candidate.
-
-        It may take the search's time limit ``limit`` (s) at most here (and the pricing
-        step's own limit at most): unconverged, its prices still rank, and the pricing step
-        goes on from where it stopped. When not even one master LP was solved in that time,
-        the candidates are ``None`` and the search runs unrestricted.
+        the places the LP finds worth it, the same search gained 1.5 % in 120 s. Ranked by
+        the Lagrangian bound's prices instead of the LP's duals, the restriction is as good
+        and needs no LP first (at L, 150 s from the same warm start, two runs each:
+        1,259,143 and 1,258,263 EUR against 1,259,340 and 1,258,033). Only the search is
+        restricted: the bound stays the Lagrangian bound over every candidate.
         """
-        started = time.perf_counter()
-        self.progress("LP relaxation (column generation)")
-        seconds = min(self.options.pricing_time_limit_s or DEFAULT_PRICING_TIME_LIMIT_S,
-                      limit)
-        relaxation = Relaxation(self.cands, self.arrays, net, emissions_cap_kg,
-                                self.options.threads)
-        try:
-            # No master may run past the time limit here: at XL one master takes minutes.
-            prices = relaxation.solve(seconds, seed=warm, rank=rank, master_floor_s=0.0)
-        except SolveTimeLimitError:
-            # No master solved in time: the search runs unrestricted, and the pricing step
-            # goes on from this master.
-            timer.add("pricing", started)
-            return relaxation, None
-        reduced = reduced_profits(self.cands, net, prices)
-        best = best_per_bid(self.cands.bid, reduced, np.flatnonzero(net > 0),
+        best = best_per_bid(self.cands.bid, rank, np.flatnonzero(net > 0),
                             SEARCH_COLUMNS_PER_BID)
         allowed = np.zeros(len(self.cands), dtype=bool)
         allowed[best] = True
         allowed[warm] = True
-        timer.add("pricing", started)
-        return relaxation, allowed
+        return allowed
 
     def _solve_whole(self, price: float, emissions_cap_kg: float | None, net: np.ndarray,
                      warm: np.ndarray, timer: _Timer,

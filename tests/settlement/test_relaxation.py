@@ -1,11 +1,11 @@
 """The LP relaxation kept between the neighbourhood search and the pricing step.
 
-At large sizes the clearing solves the relaxation before its neighbourhood search (its reduced
-profits pick where bids may move) and asks the same :class:`optim.pricing.Relaxation` for
+At large sizes, with several search workers, the clearing solves the relaxation in a thread
+while its neighbourhood search runs, and asks the same :class:`optim.pricing.Relaxation` for
 the prices afterwards. These tests check that this gives the LP relaxation of the whole
-market, the same one the pricing step solves from scratch, and that a converged relaxation
-is not solved again, and that a master stopped by its time limit (one can outlast the time
-left at XL) leaves usable duals or, when there are none yet, an unrestricted search.
+market, the same one the pricing step solves from scratch, that a converged relaxation
+is not solved again, that a master stopped by its time limit (one can outlast the time
+left at XL) leaves usable duals, and that a failure in that thread fails the clearing.
 """
 
 from __future__ import annotations
@@ -30,11 +30,13 @@ def market():  # type: ignore[no-untyped-def]
                                              seed=2))
 
 
-def test_search_path_prices_the_same_relaxation_as_pricing_from_scratch(market) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("workers", [1, 2])  # 2: the relaxation is solved during the search
+def test_search_path_prices_the_same_relaxation_as_pricing_from_scratch(
+        market, workers: int) -> None:  # type: ignore[no-untyped-def]
     options = SolveOptions(time_limit_s=5, baselines=False, bound_iterations=50)
     whole = clear(market, options)
     search = clear(market, SolveOptions(time_limit_s=5, baselines=False, bound_iterations=50,
-                                        whole_model_nonzeros=0))
+                                        whole_model_nonzeros=0, search_workers=workers))
     assert whole.report.method == "whole_model"
     assert search.report.method == "neighbourhood_search"
     assert whole.pricing is not None and search.pricing is not None
@@ -111,15 +113,28 @@ def test_no_master_solved_in_time_is_an_error_for_the_relaxation_not_for_the_cle
     monkeypatch.setattr(LpMaster, "solve", _times_out({1}))
     with pytest.raises(SolveTimeLimitError):
         Relaxation(cands, arrays, net, None).solve(60.0)
-    # In a clearing the first master is the one before the search: the search then runs
-    # unrestricted, and the pricing step goes on to exact prices.
+    # In a clearing with two search workers the first master is solved during the search:
+    # the pricing step then goes on from there to exact prices.
     monkeypatch.setattr(LpMaster, "solve", _times_out({1}))
     cleared = clear(market, SolveOptions(time_limit_s=5, baselines=False, bound_iterations=50,
-                                         whole_model_nonzeros=0))
+                                         whole_model_nonzeros=0, search_workers=2))
     assert cleared.report.method == "neighbourhood_search"
     assert cleared.pricing is not None and cleared.pricing.converged
     assert check_clearing(market, cleared.placements, cleared.rejected, cleared.summary(),
                           cleared.prices).ok
+
+
+def test_a_failure_of_the_relaxation_during_the_search_fails_the_clearing(
+        market, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def broken(master: LpMaster, time_limit_s: float, method: str = "vertex"):  # type: ignore[no-untyped-def]
+        raise RuntimeError("HiGHS went away")
+
+    monkeypatch.setattr(LpMaster, "solve", broken)
+    with pytest.raises(RuntimeError, match="HiGHS went away") as failed:
+        clear(market, SolveOptions(time_limit_s=3, baselines=False, bound_iterations=50,
+                                   whole_model_nonzeros=0, search_workers=2))
+    # Raised from the thread once the search is done, not only by the pricing step after.
+    assert any(entry.name == "_solved_alongside" for entry in failed.traceback)
 
 
 def test_an_interior_point_master_highs_cannot_certify_is_solved_by_crossover() -> None:
