@@ -49,6 +49,10 @@ PATIENCE = 100
 #: about 40 subgradient steps at L, and the prices barely move late in the run.
 LATE_EVERY = 500
 EARLY_STEPS = 300
+# No early stop once the bound stalls: the bound barely moves late, but its prices still do,
+# and they rank the search's moves. Measured at M, --time-limit 60: stopping once the bound
+# fell < 0.02 % over 1,000 steps (5.2 s instead of 8.1 s, 18 EUR looser) gave 391,697 and
+# 391,780 EUR; without that stop, 403,065.
 
 
 def _divisors(cap: np.ndarray) -> np.ndarray:

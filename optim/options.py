@@ -50,7 +50,7 @@ class SolveOptions:
     search's regions; two runs differ by more than it where search workers' results merge
     in a different order or HiGHS stops on time. ``baselines`` computes both
     baselines too; ``bound_iterations`` caps the Lagrangian bound's subgradient steps (it
-    also stops when it converges or stalls, or at its share of the time limit);
+    also stops when it converges, or at its share of the time limit);
     ``whole_model_nonzeros`` is the largest market solved as one model (optim.clearing).
     ``pricing`` runs the pricing step (optim.pricing) after the clearing, within
     ``pricing_time_limit_s`` seconds (default ``DEFAULT_PRICING_TIME_LIMIT_S``; it stops as
