@@ -224,9 +224,10 @@ def _solved_alongside(relaxation: Relaxation | None, seconds: float, seed: np.nd
     def solve() -> None:
         started = time.perf_counter()
         try:
+            # No master may outlast the search: at XL one master takes minutes.
             relaxation.solve(seconds, seed=seed, rank=rank, master_floor_s=0.0)
         except SolveTimeLimitError:
-            pass
+            pass  # no master solved in time: the pricing step starts from this one
         except BaseException as exc:  # raised again in the clearing's own thread
             failed.append(exc)
         finally:
