@@ -49,10 +49,12 @@ PATIENCE = 100
 #: about 40 subgradient steps at L, and the prices barely move late in the run.
 LATE_EVERY = 500
 EARLY_STEPS = 300
-# No early stop once the bound stalls: the bound barely moves late, but its prices still do,
-# and they rank the search's moves. Measured at M, --time-limit 60: stopping once the bound
-# fell < 0.02 % over 1,000 steps (5.2 s instead of 8.1 s, 18 EUR looser) gave 391,697 and
-# 391,780 EUR; without that stop, 403,065.
+# No early stop once the bound stalls, though the bound barely moves late: at M,
+# --time-limit 60, stopping once it fell < 0.02 % over 1,000 steps (5.2 s instead of 8.1 s,
+# 18 EUR looser) gave 391,697 and 391,780 EUR against 403,065 without. Not through its
+# prices: the search ranked by the stopped run's prices from the full run's warm start
+# reached 403,615, and from the stopped run's warm start (another greedy, 271 EUR better)
+# ranked by the full run's prices, 391,735. The search is that sensitive to where it starts.
 
 
 def _divisors(cap: np.ndarray) -> np.ndarray:
