@@ -430,7 +430,7 @@ class Round:
             self.progress("pricing (LP relaxation)")
             seconds = self.options.pricing_time_limit_s or DEFAULT_PRICING_TIME_LIMIT_S
             if relaxation is not None:
-                # Solved before the search; a converged one already has its prices.
+                # Solved during the search; a converged one already has its prices.
                 prices = relaxation.solve(
                     seconds, seed=None if relaxation.converged else chosen)
             else:
