@@ -9,6 +9,7 @@ result; a stop without one raises :class:`optim.errors.SolveError`.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -58,6 +59,24 @@ class SolverResult:
     extract_s: float
 
 
+_scheduler = threading.local()
+
+
+def size_scheduler(threads: int | None) -> None:
+    """Before a HiGHS run in this thread: let it use ``threads`` (None or 0: HiGHS's default).
+
+    Why: HiGHS keeps one task scheduler per calling thread, sized by that thread's first run,
+    and a later run there that asks for another number of threads fails at once with status
+    kNotset (seen clearing with ``threads=1`` and then ``threads=2`` in one process).
+    Resetting this thread's scheduler lets the next run size it anew; runs in other threads
+    keep theirs.
+    """
+    wanted = int(threads or 0)
+    if getattr(_scheduler, "threads", wanted) != wanted:
+        highspy.Highs.resetThreadScheduler(True)
+    _scheduler.threads = wanted
+
+
 def _highs_options(options: SolveOptions) -> dict[str, object]:
     out: dict[str, object] = {"random_seed": int(options.seed), "output_flag": False}
     if options.threads:
@@ -78,6 +97,7 @@ class PyomoHighs:
         self.opt.config.time_limit = max(float(time_limit_s), 0.01)
         self.opt.config.mip_gap = float(mip_rel_gap)
         self.opt.highs_options = _highs_options(options)
+        self.threads = options.threads
         # Nothing but parameters ever changes after the hand-over: skip the other scans.
         update = self.opt.update_config
         update.check_for_new_or_removed_constraints = False
@@ -98,6 +118,7 @@ class PyomoHighs:
         self.opt.config.warmstart = warm_start is not None
         if warm_start is not None:
             set_values(self.model, warm_start)
+        size_scheduler(self.threads)
         started = time.perf_counter()
         results = self.opt.solve(self.model)
         solved = time.perf_counter()
@@ -174,7 +195,7 @@ class LpMaster:
 
     def __init__(self, bids: int, capacity: np.ndarray, emissions_cap_kg: float | None,
                  threads: int | None) -> None:
-        self.bids = bids
+        self.bids, self.threads = bids, threads
         self.pools, self.hours = capacity.shape
         self.cap_row0 = bids
         self.cap_row = None if emissions_cap_kg is None else bids + capacity.size
@@ -243,6 +264,7 @@ class LpMaster:
         # across runs: the limit is set past what earlier rounds used.
         self.h.setOptionValue("time_limit",
                               self.h.getRunTime() + max(float(time_limit_s), 0.01))
+        size_scheduler(self.threads)
         self.h.run()
         raw = self.h.getModelStatus()
         if raw == highspy.HighsModelStatus.kUnknown and method == "interior":

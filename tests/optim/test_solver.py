@@ -1,12 +1,14 @@
-"""HiGHS's model statuses map explicitly onto ours."""
+"""HiGHS's model statuses map explicitly onto ours, and a process may change its threads."""
 
 from __future__ import annotations
 
 import highspy
 import pytest
 
-from optim.options import USABLE, SolveStatus, relative_gap
+from optim.clearing import clear
+from optim.options import USABLE, SolveOptions, SolveStatus, relative_gap
 from optim.solver import map_status
+from tests.optim.test_clearing import hand_market
 
 S = highspy.HighsModelStatus
 
@@ -38,3 +40,15 @@ def test_relative_gap() -> None:
     assert relative_gap(100.0, 101.0) == pytest.approx(0.01)
     assert relative_gap(0.0, 0.5) == pytest.approx(0.5)  # 1 EUR floor on the denominator
     assert relative_gap(100.0, 99.0) == 0.0
+
+
+def test_one_process_may_clear_with_different_thread_counts() -> None:
+    # HiGHS sizes each calling thread's scheduler by its first run; before optim.solver
+    # reset it, the second of these clearings stopped at once with status kNotset.
+    market = hand_market().market()
+    for threads in (1, 2, None, 1):
+        c = clear(market, SolveOptions(threads=threads))
+        assert c.report.method == "whole_model"
+        assert c.report.highs_status == "kOptimal"
+        assert c.pricing is not None and c.pricing.converged  # the LP master ran too
+        assert c.totals.welfare_eur == pytest.approx(159.48)  # hand_market's optimum
