@@ -73,9 +73,9 @@ BASELINES = ("carbon_blind_greedy", "carbon_aware_greedy")
 #: Multiples of the Lagrangian prices tried when ranking candidates for the warm start.
 PRICE_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5)
 #: Share of the time limit the Lagrangian bound may take (seconds, at least 2). At XL it
-#: needs all of it; at L it converges in about 41 s (measured at --time-limit 180), and at
-#: --time-limit 60 it takes its whole 30 s, leaving the search less time than with the
-#: bound's earlier early stop (gap 9.94 % against 9.48 % then).
+#: took all of it (measured before the bound grouped candidates once, not since); at L it
+#: converges in about 12 s (make bench, --time-limit 60 and 280),
+#: at M in about 3.4 s.
 BOUND_SHARE = 0.5
 #: Candidates per bid the neighbourhood search may use at first, best by reduced profit
 #: (:meth:`Round._search_columns`); measured at L over 120 s (ranked by the LP's duals then):
