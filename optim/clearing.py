@@ -73,9 +73,8 @@ BASELINES = ("carbon_blind_greedy", "carbon_aware_greedy")
 #: Multiples of the Lagrangian prices tried when ranking candidates for the warm start.
 PRICE_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5)
 #: Share of the time limit the Lagrangian bound may take (seconds, at least 2). At XL it
-#: took all of it (measured before the bound grouped candidates once, not since); at L it
-#: converges in about 12 s (make bench, --time-limit 60 and 280),
-#: at M in about 3.4 s.
+#: takes all of it (153 s at --time-limit 300); at L it converges in about 12 s (at
+#: --time-limit 60 and 280), at M in about 3.4 s (make bench).
 BOUND_SHARE = 0.5
 #: Candidates per bid the neighbourhood search may use at first, best by reduced profit
 #: (:meth:`Round._search_columns`); measured at L over 120 s (ranked by the LP's duals then):
