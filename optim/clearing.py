@@ -409,7 +409,8 @@ class Round:
             highs_status = (f"{stats.neighbourhoods} neighbourhoods on {stats.workers} worker(s),"
                             f" {stats.improvements} better"
                             f" ({stats.wide} with any moves, {stats.wide_improvements} better"
-                            f"{grown}); {stats.filled} bids filled in")
+                            f"{grown}); {stats.relocated} bids moved to better places,"
+                            f" {stats.filled} filled in")
         started = time.perf_counter()
         objective = float(net[chosen].sum())
         valid = bound.bound_eur if highs_bound is None else min(bound.bound_eur, highs_bound)

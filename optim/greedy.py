@@ -37,8 +37,9 @@ def bid_slices(cands: Candidates, bids: int) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def _fits(rem: np.ndarray, cands: Candidates, idx: np.ndarray) -> np.ndarray:
-    """Which candidates at ``idx`` fit in the remaining capacity ``rem`` (P, H)."""
+def fits_in(rem: np.ndarray, cands: Candidates, idx: np.ndarray) -> np.ndarray:
+    """Which candidates at ``idx`` (of one bid) fit in the remaining capacity ``rem`` (P, H,
+    GPUs)."""
     if idx.size == 0:
         return np.zeros(0, dtype=bool)
     pools = np.unique(cands.pool[idx])
@@ -50,7 +51,8 @@ def _fits(rem: np.ndarray, cands: Candidates, idx: np.ndarray) -> np.ndarray:
     return short[row, end] - short[row, start] == 0
 
 
-def _take(rem: np.ndarray, cands: Candidates, i: int) -> None:
+def take_up(rem: np.ndarray, cands: Candidates, i: int) -> None:
+    """Take candidate ``i``'s GPUs out of the remaining capacity ``rem`` (P, H)."""
     p, s, d = int(cands.pool[i]), int(cands.start[i]), int(cands.duration[i])
     rem[p, s:s + d] -= cands.gpus[i]
 
@@ -68,12 +70,12 @@ def bid_order_greedy(cands: Candidates, arrays: MarketArrays, order: np.ndarray,
     chosen: list[int] = []
     for b in order:
         idx = np.arange(lo[b], hi[b])
-        feasible = idx[_fits(rem, cands, idx)]
+        feasible = idx[fits_in(rem, cands, idx)]
         if feasible.size == 0:
             continue
         pick = choose(feasible)
         if pick is not None:
-            _take(rem, cands, pick)
+            take_up(rem, cands, pick)
             chosen.append(pick)
     return np.array(sorted(chosen), dtype=np.int64)
 

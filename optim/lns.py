@@ -13,7 +13,8 @@ feasible clearing of the whole market. Neighbourhoods are visited in order of un
 profitable demand, so the most contested pools are re-packed first; once that stalls, in
 random order; once that stalls too, ever bigger ones (more pools, longer windows, up to the
 whole market) while time is left. Last, any unplaced bid that still fits somewhere is placed
-(:func:`fill`).
+(:func:`fill`), placed bids move to better places that are free (:func:`relocate`), and the
+fill runs once more for the room the moves left.
 
 Several neighbourhoods are solved at once, one per worker process (one per CPU by default,
 :func:`search_workers`), when they share no pool and no freed bid: each result is then
@@ -40,7 +41,7 @@ import numpy as np
 
 from optim.candidates import Candidates, MarketArrays
 from optim.formulation import Formulation, formulate
-from optim.greedy import ordered_greedy
+from optim.greedy import bid_slices, fits_in, ordered_greedy, take_up
 from optim.model import build_model
 from optim.options import ModelSize, SolveOptions
 from optim.solver import PyomoHighs
@@ -61,6 +62,9 @@ MAX_WORKERS = 8
 GROW_POOLS = 2
 GROW_WINDOW = 1.5
 GROW_TIME = 2.5
+#: Passes of the final relocation at most (see relocate). Measured at L on a 240-s clearing:
+#: 210, 37 and 4 moves in passes one to three, none after.
+RELOCATE_PASSES = 3
 _T = TypeVar("_T")
 
 
@@ -96,7 +100,8 @@ class SearchStats:
     wall time); ``wide`` of the neighbourhoods (and ``wide_improvements``) were of the
     second phase, ``grown`` (and ``grown_improvements``) of the third, which raised welfare
     by ``grown_gain_eur`` EUR and whose last ``level`` it reached (None when it did not
-    run), and ``filled`` bids were placed by the final fill."""
+    run), ``relocated`` placed bids were moved to better places at the end
+    (:func:`relocate`), and ``filled`` bids were placed by the final fill."""
 
     neighbourhoods: int
     improvements: int
@@ -110,6 +115,7 @@ class SearchStats:
     grown_improvements: int = 0
     grown_gain_eur: float = 0.0
     level: Scale | None = None
+    relocated: int = 0
     filled: int = 0
     workers: int = 1
 
@@ -249,14 +255,62 @@ def improve(
             while not search.out_of_time() and not swept:
                 swept = True
                 search.sweep(_bands(arrays, search.scale, rng), profitable, wide_stop)
-    filled = fill(cands, arrays, net, search.chosen, emissions_cap_kg)
+    # Fill first: a bid moved to a better place may take the gap an unplaced one needed
+    # (relocation alone never lowers welfare, but it can strand a bid the fill would place).
+    moved, relocated = relocate(cands, arrays, net,
+                                fill(cands, arrays, net, search.chosen, emissions_cap_kg),
+                                emissions_cap_kg)
+    filled = fill(cands, arrays, net, moved, emissions_cap_kg)
     grown = search.n - narrow - wide
     return filled, replace(search.stats(), wide=wide, wide_improvements=wide_better,
                            grown=grown,
                            grown_improvements=search.better - narrow_better - wide_better,
                            grown_gain_eur=float(net[search.chosen].sum()) - before_eur,
                            level=search.scale if grown else None,
-                           filled=filled.size - search.chosen.size, workers=workers)
+                           relocated=relocated, filled=filled.size - search.chosen.size,
+                           workers=workers)
+
+
+def relocate(cands: Candidates, arrays: MarketArrays, net: np.ndarray, chosen: np.ndarray,
+             emissions_cap_kg: float | None) -> tuple[np.ndarray, int]:
+    """``chosen`` with placed bids moved, one at a time, each to its candidate of highest net
+    welfare (EUR) that fits beside all the others (and in the emissions room, under a cap);
+    over again until a pass moves none, at most ``RELOCATE_PASSES`` passes. Returns the
+    clearing and how many moves were made. Welfare only rises: a bid moves only to a
+    candidate worth more.
+
+    Why: a neighbourhood moves bids only within its pools and window, so a bid can sit at a
+    worse place while a better one is free elsewhere. Measured at L on a 240-s clearing
+    (1,257,900 EUR): 251 moves, +936 EUR, in about 0.1 s, after which the fill placed 9 more
+    bids (+288 EUR); on a 900-s one (1,272,736 EUR), 28 moves, +175 EUR.
+    """
+    lo, hi = bid_slices(cands, len(arrays.bid_ids))
+    rem = arrays.cap - cands.usage(chosen, arrays.cap.shape)
+    room = _room(cands, chosen, emissions_cap_kg)
+    out = np.array(chosen, dtype=np.int64)
+    moves = 0
+    for _ in range(RELOCATE_PASSES):
+        moved = 0
+        for k, i in enumerate(out.tolist()):
+            mine = np.arange(lo[cands.bid[i]], hi[cands.bid[i]])
+            better = mine[net[mine] > net[i] + 1e-6]
+            if room is not None:
+                better = better[cands.emissions_kg[better] - cands.emissions_kg[i] <= room]
+            if better.size == 0:
+                continue
+            p, s, e = cands.pool[i], cands.start[i], cands.start[i] + cands.duration[i]
+            rem[p, s:e] += cands.gpus[i]  # its own GPUs are free to it
+            fits = better[fits_in(rem, cands, better)]
+            if fits.size:
+                j = int(fits[np.argmax(net[fits])])
+                if room is not None:
+                    room -= float(cands.emissions_kg[j] - cands.emissions_kg[i])
+                out[k], i, moved = j, j, moved + 1
+            take_up(rem, cands, i)
+        moves += moved
+        if moved == 0:
+            break
+    return np.sort(out), moves
 
 
 def fill(cands: Candidates, arrays: MarketArrays, net: np.ndarray, chosen: np.ndarray,

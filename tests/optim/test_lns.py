@@ -1,4 +1,5 @@
-"""The neighbourhood search's three phases and its final fill, on hand-solved markets."""
+"""The neighbourhood search's three phases and its final relocation and fill, on hand-solved
+markets."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from optim.candidates import Candidates
 from optim.clearing import Round
-from optim.lns import Scale, _bands, fill, improve, search_workers
+from optim.lns import Scale, _bands, fill, improve, relocate, search_workers
 from optim.options import SolveOptions
 from tests.optim.kit import Bid, Kit, Site
 from tests.optim.test_clearing import hand_market
@@ -70,6 +71,50 @@ def test_fill_places_what_still_fits_and_nothing_that_does_not() -> None:
     # Under an emissions cap with no room left, nothing is added.
     spent = float(c.emissions_kg[without_b3].sum())
     assert np.array_equal(fill(c, a, net, without_b3, spent), without_b3)
+
+
+def test_relocate_moves_bids_to_better_free_places_only() -> None:
+    # B1 at CA 0-3, B3 at KR H100 0-2 and B2 at KR A100 (54.00 EUR): KR H100 2-6 is free and
+    # B2 is worth 63.20 there; B3 would be worth more at CA, but B1 is there. One move gives
+    # the optimum, and at the optimum nothing moves.
+    r, net = _round()
+    c, a = r.cands, r.arrays
+    where = {(a.bid_ids[b], a.pool_site[p], a.pool_type[p], int(s)): i
+             for i, (b, p, s) in enumerate(zip(c.bid, c.pool, c.start, strict=True))}
+    start = np.array(sorted([where[("B1", "CA1", "H100", 0)], where[("B3", "KR1", "H100", 0)],
+                             where[("B2", "KR1", "A100", 0)]]))
+    moved, moves = relocate(c, a, net, start, None)
+    assert moves == 1 and _feasible(r, moved)
+    assert float(net[moved].sum()) == pytest.approx(OPTIMUM_EUR)
+    assert where[("B2", "KR1", "H100", 2)] in moved
+    again, none = relocate(c, a, net, moved, None)
+    assert none == 0 and np.array_equal(again, moved)
+    # Without B1 in place, B3 takes CA too: then B1 no longer fits anywhere, which is why
+    # the search fills before it relocates.
+    without_b1 = np.array(sorted([where[("B3", "KR1", "H100", 0)],
+                                  where[("B2", "KR1", "A100", 0)]]))
+    moved, moves = relocate(c, a, net, without_b1, None)
+    assert moves == 2 and where[("B3", "CA1", "H100", 0)] in moved
+    assert np.array_equal(fill(c, a, net, moved, None), moved)
+
+
+def test_relocate_keeps_to_the_emissions_room() -> None:
+    # X runs at the clean, dear site; the dirty one is 2 EUR cheaper for its 8 GPU-hours but
+    # emits 7.2 kg more. Without a cap X moves; with a cap it already meets, it stays.
+    kit = Kit(hours=1, sites=[Site("D1", "KR", "KR", {"H100": 8}),
+                              Site("C1", "CA-ON", "CA", {"H100": 8}, member="CA")],
+              bids=[Bid("X", "H100:1", 8, 0, 1, 40.0)],
+              intensity={"KR": [900.0], "CA-ON": [0.0]},
+              price={"KR": [0.0], "CA-ON": [250.0]}, carbon_price=0.0)
+    r = Round(kit.market())
+    c, a = r.cands, r.arrays
+    net = c.net_eur(0.0)
+    clean = np.array([i for i in range(len(c)) if a.pool_site[c.pool[i]] == "C1"])
+    dirty, moves = relocate(c, a, net, clean, None)
+    assert moves == 1 and a.pool_site[c.pool[dirty[0]]] == "D1"
+    assert float(net[dirty].sum()) > float(net[clean].sum())
+    cap = float(c.emissions_kg[clean].sum())
+    assert relocate(c, a, net, clean, cap)[1] == 0
 
 
 def _rotation() -> tuple[Round, np.ndarray, np.ndarray]:
