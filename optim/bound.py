@@ -39,6 +39,16 @@ from optim.candidates import Candidates, MarketArrays, prefix_sums
 
 #: Gang rows per (pool, hour), k = 1..GANG_ROWS (see the module docstring).
 GANG_ROWS = 4
+# Where this bound stands (measured by column generation on the LP with the same rows, whose
+# duals priced every candidate): at L (2,000 bids) the LP is 1,351,640 EUR and the subgradient
+# ends at 1,352,348, 0.05 % above it; at M 430,396 against 430,750. More rows of the same
+# kind barely help: adding Σ floor(gpus / d) x <= floor(C / d) for d = 16..512 lowers the LP
+# to 1,350,351 at L (0.1 %), and here the subgradient then ends higher (1,353,478), not lower.
+# HiGHS's own cuts do better only where they have time: on the whole M model they lowered
+# its root bound 1.4 % (430,116 to 424,215) in 540 s, but on the LP's 27,708 columns at L
+# only 0.02 % in 145 s. So within a clearing's time the bound is at the LP's limit: the gap
+# left at L is the LP's integrality gap plus the search's shortfall, in proportions not
+# measured (no L clearing has been proven optimal).
 #: Steps without a better bound before the step size halves. Halving early stalls the
 #: subgradient short of the Lagrangian dual's optimum (which is the LP bound with the gang
 #: rows). Measured at M (500 bids, LP with the gang rows 430,131 EUR): patience 10 stopped at
