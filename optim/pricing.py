@@ -19,7 +19,8 @@ before its search) and each bid's best few candidates, and every round adds, per
 best few candidates whose reduced profit at the master's duals is positive (net − Σ gpus ×
 capacity price − emissions price × kg − the bid's dual). When none is left the master's
 duals are optimal for the whole relaxation. Masters are solved by interior point while
-columns enter, then once more to a vertex, whose duals are the prices published. A time
+many columns enter, then once to a vertex and from its basis by primal simplex; the last
+vertex's duals are the prices published. A time
 limit may stop it earlier; ``converged`` then says so and ``largest_reduced_profit_eur`` how
 far from optimal it is.
 
@@ -48,6 +49,11 @@ from optim.solver import LpMaster, MasterMethod
 #: 10 per round converged in 55-64 s, 3 in 140 s, 30 in 88 s).
 COLUMNS_PER_BID = 3
 COLUMNS_PER_ROUND = 10
+#: Once a round brings fewer new columns than this share of the master, the masters go from
+#: interior point to a vertex and then to primal simplex from its basis: the last interior
+#: rounds cost a whole solve (about 6 s at L) for a few hundred columns, which simplex
+#: takes in a few pivots.
+SIMPLEX_TAIL_SHARE = 0.05
 #: Seconds any one master LP may take even past the deadline: prices need an optimal master.
 MASTER_FLOOR_S = 120.0
 #: Reduced profit (EUR) above which a candidate enters the master: a tenth of a cent, well
@@ -171,9 +177,9 @@ class Relaxation:
         objective, surplus, caps, sigma, largest = self._last or (
             0.0, np.zeros(self.bids), np.zeros(self.shape), 0.0, 0.0)
         iterations, converged = 0, self.positive.size == 0
-        # Interior-point masters while columns enter; once none does, a vertex (its duals
-        # are the published prices), which may price in a few columns the interior duals did
-        # not: from then on primal simplex resumes from the vertex's basis.
+        # Interior-point masters while many columns enter; once few or none do, a vertex
+        # (its duals are the published prices), which may price in a few columns the
+        # interior duals did not: from then on primal simplex resumes from the vertex's basis.
         method: MasterMethod = "interior"
         while not converged:
             iterations += 1
@@ -199,9 +205,11 @@ class Relaxation:
                 continue
             if time.perf_counter() >= deadline:
                 break
-            self._add(best_per_bid(sub.bid, reduced, entering, COLUMNS_PER_ROUND))
+            added = self._add(best_per_bid(sub.bid, reduced, entering, COLUMNS_PER_ROUND))
             if method == "vertex":
                 method = "simplex"
+            elif method == "interior" and added < SIMPLEX_TAIL_SHARE * self.master.columns:
+                method = "vertex"
         self.prices = Prices(
             capacity_eur_per_gpu_hour=caps, emissions_eur_per_kg=sigma,
             bid_surplus_eur=surplus, lp_objective_eur=objective, converged=converged,

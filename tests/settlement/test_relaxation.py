@@ -162,3 +162,32 @@ def test_an_interior_point_master_highs_cannot_certify_is_solved_by_crossover() 
     earned = np.maximum(np.array([1.0, 4.0, 1.0, 1.0]) - paid, 0.0).sum()
     assert float(cap_duals.ravel() @ cap.ravel() + bid_duals.sum() + earned) == (
         pytest.approx(5.5))
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_masters_reach_the_same_optimum_whether_simplex_takes_over_early_or_late(
+        market, monkeypatch, share: float) -> None:  # type: ignore[no-untyped-def]
+    # share 0: interior point until no column enters (the old path); share 1: a vertex after
+    # the first round, then primal simplex from its basis while many columns still enter.
+    arrays = market_arrays(market)
+    cands = enumerate_candidates(market, arrays)
+    net = cands.net_eur(market.config.carbon_price_eur_per_t)
+    reference = Relaxation(cands, arrays, net, None).solve(60.0)
+    methods: list[str] = []
+    real = LpMaster.solve
+
+    def solve(master: LpMaster, time_limit_s: float, method: str = "vertex"):  # type: ignore[no-untyped-def]
+        methods.append(method)
+        return real(master, time_limit_s, method)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("optim.pricing.SIMPLEX_TAIL_SHARE", share)
+    monkeypatch.setattr(LpMaster, "solve", solve)
+    prices = Relaxation(cands, arrays, net, None).solve(60.0)
+    assert prices.converged
+    assert prices.lp_objective_eur == pytest.approx(reference.lp_objective_eur, abs=1e-3)
+    if share == 0.0:
+        first = methods.index("vertex")
+        assert first >= 2 and set(methods[:first]) == {"interior"}
+        assert methods.count("vertex") == 1
+    else:
+        assert methods[:2] == ["interior", "vertex"] and "simplex" in methods
