@@ -20,7 +20,9 @@ best few candidates whose reduced profit at the master's duals is positive (net 
 capacity price − emissions price × kg − the bid's dual). When none is left the master's
 duals are optimal for the whole relaxation. Masters are solved by interior point while
 many columns enter, then once to a vertex and from its basis by primal simplex; the last
-vertex's duals are the prices published. A time
+vertex's duals are the prices published. Columns that sit at zero, well short of paying
+their way, through two interior-point masters in a row leave the master (they may price in
+again), which keeps the masters small at XL. A time
 limit may stop it earlier; ``converged`` then says so and ``largest_reduced_profit_eur`` how
 far from optimal it is.
 
@@ -54,6 +56,14 @@ COLUMNS_PER_ROUND = 10
 #: rounds cost a whole solve (about 6 s at L) for a few hundred columns, which simplex
 #: takes in a few pivots.
 SIMPLEX_TAIL_SHARE = 0.05
+#: A column leaves the master after this many interior-point masters in a row at zero with a
+#: reduced profit below minus ``DROP_SHARE`` of its net value; it may price in again later.
+#: Why: each round adds up to ``COLUMNS_PER_ROUND`` columns per bid, and at XL the masters
+#: grew to 250,000 columns whose interior-point solves took 2-3 minutes each. Dropping after
+#: one such master, or at a reduced profit of -1 EUR, made columns leave and come back
+#: round after round at L (interior-point duals move between rounds).
+DROP_AFTER_ROUNDS = 2
+DROP_SHARE = 0.05
 #: Seconds any one master LP may take even past the deadline: prices need an optimal master.
 MASTER_FLOOR_S = 120.0
 #: Reduced profit (EUR) above which a candidate enters the master: a tenth of a cent, well
@@ -119,6 +129,10 @@ class Relaxation:
         self.net = net_eur[self.positive]
         self.master = LpMaster(self.bids, arrays.cap, emissions_cap_kg, threads)
         self.in_master = np.zeros(self.positive.size, dtype=bool)
+        # The master's columns in its own order (indices into ``sub``), and for each how many
+        # interior-point masters in a row it has been droppable (see DROP_AFTER_ROUNDS).
+        self.master_columns = np.zeros(0, dtype=np.int64)
+        self.idle_rounds = np.zeros(0, dtype=np.int64)
         self.position = np.full(len(cands), -1, dtype=np.int64)
         self.position[self.positive] = np.arange(self.positive.size)
         self.shape = arrays.cap.shape
@@ -144,6 +158,8 @@ class Relaxation:
         if local.size == 0:
             return 0
         self.in_master[local] = True
+        self.master_columns = np.r_[self.master_columns, local]
+        self.idle_rounds = np.r_[self.idle_rounds, np.zeros(local.size, dtype=np.int64)]
         sub = self.sub
         self.master.add_columns(sub.bid[local], sub.pool[local], sub.start[local],
                                 sub.duration[local], sub.gpus[local], sub.emissions_kg[local],
@@ -184,7 +200,7 @@ class Relaxation:
         while not converged:
             iterations += 1
             try:
-                objective, surplus, caps, sigma, _ = self.master.solve(
+                objective, surplus, caps, sigma, values = self.master.solve(
                     max(deadline - time.perf_counter(), master_floor_s), method)
             except SolveTimeLimitError:
                 # At XL one master may outlast the time left: the last optimal master's
@@ -194,6 +210,8 @@ class Relaxation:
                     raise
                 break
             reduced = _reduced(sub, net, caps, sigma, surplus)
+            if method == "interior":
+                self._drop_idle(values, reduced)
             entering = np.flatnonzero((reduced > REDUCED_PROFIT_TOL_EUR) & ~self.in_master)
             largest = float(reduced[entering].max()) if entering.size else 0.0
             self._last = objective, surplus, caps, sigma, largest
@@ -217,6 +235,19 @@ class Relaxation:
             columns=self.master.columns, seconds=time.perf_counter() - started,
         )
         return self.prices
+
+    def _drop_idle(self, values: np.ndarray, reduced: np.ndarray) -> None:
+        """Count, for each master column, the interior-point masters in a row it has sat at
+        zero (``values``) well below zero in ``reduced`` profit, and take those at
+        ``DROP_AFTER_ROUNDS`` out of the master (see the constant)."""
+        mine = self.master_columns
+        idle = (values < 1e-6) & (reduced[mine] < -DROP_SHARE * self.net[mine])
+        self.idle_rounds = np.where(idle, self.idle_rounds + 1, 0)
+        out = self.idle_rounds >= DROP_AFTER_ROUNDS
+        if out.any():
+            self.master.drop_columns(np.flatnonzero(out))
+            self.in_master[mine[out]] = False
+            self.master_columns, self.idle_rounds = mine[~out], self.idle_rounds[~out]
 
 
 def relaxation_prices(cands: Candidates, arrays: MarketArrays, net_eur: np.ndarray,

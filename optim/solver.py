@@ -238,6 +238,13 @@ class LpMaster:
                        r.astype(np.int32), v)
         self.columns += n
 
+    def drop_columns(self, positions: np.ndarray) -> None:
+        """Delete the columns at these positions (0-based, in the master's current order);
+        the columns after them move up."""
+        if positions.size:
+            self.h.deleteCols(int(positions.size), positions.astype(np.int32))
+            self.columns -= int(positions.size)
+
     def solve(self, time_limit_s: float, method: MasterMethod = "vertex") -> tuple[
             float, np.ndarray, np.ndarray, float, np.ndarray]:
         """Solve; returns (objective EUR, bid duals, capacity duals (P, H), emissions dual,

@@ -30,6 +30,13 @@ def market():  # type: ignore[no-untyped-def]
                                              seed=2))
 
 
+def _inputs(market):  # type: ignore[no-untyped-def]
+    """The relaxation's inputs for ``market``: candidates, arrays, net value (EUR)."""
+    arrays = market_arrays(market)
+    cands = enumerate_candidates(market, arrays)
+    return cands, arrays, cands.net_eur(market.config.carbon_price_eur_per_t)
+
+
 @pytest.mark.parametrize("workers", [1, 2])  # 2: the relaxation is solved during the search
 def test_search_path_prices_the_same_relaxation_as_pricing_from_scratch(
         market, workers: int) -> None:  # type: ignore[no-untyped-def]
@@ -49,9 +56,7 @@ def test_search_path_prices_the_same_relaxation_as_pricing_from_scratch(
 
 def test_converged_relaxation_prices_every_candidate_out_and_is_not_solved_again(
         market) -> None:  # type: ignore[no-untyped-def]
-    arrays = market_arrays(market)
-    cands = enumerate_candidates(market, arrays)
-    net = cands.net_eur(market.config.carbon_price_eur_per_t)
+    cands, arrays, net = _inputs(market)
     relaxation = Relaxation(cands, arrays, net, None)
     assert not relaxation.converged
     prices = relaxation.solve(60.0)
@@ -87,9 +92,7 @@ def _times_out(calls: set[int]):  # type: ignore[no-untyped-def]
 
 def test_a_master_stopped_by_its_time_limit_leaves_the_last_optimal_duals(
         market, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    arrays = market_arrays(market)
-    cands = enumerate_candidates(market, arrays)
-    net = cands.net_eur(market.config.carbon_price_eur_per_t)
+    cands, arrays, net = _inputs(market)
     exact = Relaxation(cands, arrays, net, None).solve(60.0)
     relaxation = Relaxation(cands, arrays, net, None)
     monkeypatch.setattr(LpMaster, "solve", _times_out({2}))
@@ -107,9 +110,7 @@ def test_a_master_stopped_by_its_time_limit_leaves_the_last_optimal_duals(
 
 def test_no_master_solved_in_time_is_an_error_for_the_relaxation_not_for_the_clearing(
         market, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    arrays = market_arrays(market)
-    cands = enumerate_candidates(market, arrays)
-    net = cands.net_eur(market.config.carbon_price_eur_per_t)
+    cands, arrays, net = _inputs(market)
     monkeypatch.setattr(LpMaster, "solve", _times_out({1}))
     with pytest.raises(SolveTimeLimitError):
         Relaxation(cands, arrays, net, None).solve(60.0)
@@ -169,9 +170,7 @@ def test_masters_reach_the_same_optimum_whether_simplex_takes_over_early_or_late
         market, monkeypatch, share: float) -> None:  # type: ignore[no-untyped-def]
     # share 0: interior point until no column enters (the old path); share 1: a vertex after
     # the first round, then primal simplex from its basis while many columns still enter.
-    arrays = market_arrays(market)
-    cands = enumerate_candidates(market, arrays)
-    net = cands.net_eur(market.config.carbon_price_eur_per_t)
+    cands, arrays, net = _inputs(market)
     reference = Relaxation(cands, arrays, net, None).solve(60.0)
     methods: list[str] = []
     real = LpMaster.solve
@@ -191,3 +190,30 @@ def test_masters_reach_the_same_optimum_whether_simplex_takes_over_early_or_late
         assert methods.count("vertex") == 1
     else:
         assert methods[:2] == ["interior", "vertex"] and "simplex" in methods
+
+
+def test_columns_idle_through_interior_masters_leave_it_and_the_optimum_stays(
+        market, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    cands, arrays, net = _inputs(market)
+    reference = Relaxation(cands, arrays, net, None).solve(60.0)
+    dropped: list[int] = []
+    real = LpMaster.drop_columns
+
+    def drop(master: LpMaster, positions: np.ndarray) -> None:
+        dropped.append(int(positions.size))
+        real(master, positions)
+
+    # Drop as soon as a column is idle once, and stay with interior point to the end, so
+    # that columns leave on this small market too.
+    monkeypatch.setattr("optim.pricing.DROP_AFTER_ROUNDS", 1)
+    monkeypatch.setattr("optim.pricing.SIMPLEX_TAIL_SHARE", 0.0)
+    monkeypatch.setattr(LpMaster, "drop_columns", drop)
+    relaxation = Relaxation(cands, arrays, net, None)
+    prices = relaxation.solve(60.0)
+    assert sum(dropped) > 0
+    assert prices.converged
+    assert prices.lp_objective_eur == pytest.approx(reference.lp_objective_eur, abs=1e-3)
+    # The bookkeeping follows the master: the same columns, each once.
+    assert relaxation.master.columns == relaxation.master_columns.size == prices.columns
+    assert np.unique(relaxation.master_columns).size == relaxation.master_columns.size
+    assert np.array_equal(np.sort(relaxation.master_columns), np.flatnonzero(relaxation.in_master))
