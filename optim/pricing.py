@@ -128,7 +128,6 @@ class Relaxation:
         self.sub = cands.subset(self.positive)
         self.net = net_eur[self.positive]
         self.master = LpMaster(self.bids, arrays.cap, emissions_cap_kg, threads)
-        self.in_master = np.zeros(self.positive.size, dtype=bool)
         # The master's columns in its own order (indices into ``sub``), and for each how many
         # interior-point masters in a row it has been droppable (see DROP_AFTER_ROUNDS).
         self.master_columns = np.zeros(0, dtype=np.int64)
@@ -141,6 +140,13 @@ class Relaxation:
         # The last optimal master: objective, bid duals, capacity duals, emissions dual, and
         # the largest reduced profit left at them (EUR).
         self._last: tuple[float, np.ndarray, np.ndarray, float, float] | None = None
+
+    @property
+    def in_master(self) -> np.ndarray:
+        """(len(sub),) whether each profitable candidate is a column of the master now."""
+        mask = np.zeros(self.positive.size, dtype=bool)
+        mask[self.master_columns] = True
+        return mask
 
     @property
     def converged(self) -> bool:
@@ -157,7 +163,6 @@ class Relaxation:
         local = local[~self.in_master[local]]
         if local.size == 0:
             return 0
-        self.in_master[local] = True
         self.master_columns = np.r_[self.master_columns, local]
         self.idle_rounds = np.r_[self.idle_rounds, np.zeros(local.size, dtype=np.int64)]
         sub = self.sub
@@ -246,7 +251,6 @@ class Relaxation:
         out = self.idle_rounds >= DROP_AFTER_ROUNDS
         if out.any():
             self.master.drop_columns(np.flatnonzero(out))
-            self.in_master[mine[out]] = False
             self.master_columns, self.idle_rounds = mine[~out], self.idle_rounds[~out]
 
 
