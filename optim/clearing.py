@@ -430,9 +430,13 @@ class Round:
             self.progress("pricing (LP relaxation)")
             seconds = self.options.pricing_time_limit_s or DEFAULT_PRICING_TIME_LIMIT_S
             if relaxation is not None:
-                # Solved during the search; a converged one already has its prices.
+                # Solved during the search; a converged one already has its prices. The
+                # seconds it ran alongside count against pricing's limit: at XL it went on
+                # for the whole limit again after the search (950 s wall at --time-limit
+                # 300, of which 761 s pricing).
                 prices = relaxation.solve(
-                    seconds, seed=None if relaxation.converged else chosen)
+                    max(seconds - timer.seconds.get("pricing", 0.0), 0.0),
+                    seed=None if relaxation.converged else chosen)
             else:
                 # The bound's prices pick each bid's first columns: at L that halves the
                 # rounds.

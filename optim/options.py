@@ -53,11 +53,12 @@ class SolveOptions:
     also stops when it converges, or at its share of the time limit);
     ``whole_model_nonzeros`` is the largest market solved as one model (optim.clearing).
     ``pricing`` runs the pricing step (optim.pricing) after the clearing, within
-    ``pricing_time_limit_s`` seconds (default ``DEFAULT_PRICING_TIME_LIMIT_S``; it stops as
-    soon as the prices are exact, which takes seconds on the bundled market and about two
-    minutes at 2,000 bids). ``search_workers`` is how many neighbourhoods the search of large
-    markets solves at once, each in its own process (None: one per CPU; always one under an
-    emissions cap; optim.lns).
+    ``pricing_time_limit_s`` seconds in all, counting the time its LP ran alongside the
+    search (default ``DEFAULT_PRICING_TIME_LIMIT_S``; one master may run past it, see
+    optim.pricing; it stops as soon as the prices are exact, which takes seconds on the
+    bundled market and about 30 s at 2,000 bids). ``search_workers`` is how many
+    neighbourhoods the search of large markets solves at once, each in its own process
+    (None: one per CPU; always one under an emissions cap; optim.lns).
     """
 
     time_limit_s: float | None = None

@@ -10,6 +10,8 @@ left at XL) leaves usable duals, and that a failure in that thread fails the cle
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -123,6 +125,27 @@ def test_no_master_solved_in_time_is_an_error_for_the_relaxation_not_for_the_cle
     assert cleared.pricing is not None and cleared.pricing.converged
     assert check_clearing(market, cleared.placements, cleared.rejected, cleared.summary(),
                           cleared.prices).ok
+
+
+def test_the_time_the_relaxation_ran_alongside_the_search_counts_against_pricing_s_limit(
+        market, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    asked: list[float] = []
+    solve = Relaxation.solve
+
+    def slow(relaxation: Relaxation, seconds: float, *args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(seconds)
+        if len(asked) == 1:
+            time.sleep(1.5)  # the alongside run: at least this long, whatever it solves
+        return solve(relaxation, seconds, *args, **kwargs)
+
+    monkeypatch.setattr(Relaxation, "solve", slow)
+    cleared = clear(market, SolveOptions(time_limit_s=3, baselines=False, bound_iterations=50,
+                                         whole_model_nonzeros=0, search_workers=2,
+                                         pricing_time_limit_s=20.0))
+    # Alongside: up to the search's budget; after: what is left of the 20 s, not 20 s again.
+    assert len(asked) == 2 and asked[0] <= 3.0
+    assert asked[1] <= 20.0 - 1.5
+    assert cleared.pricing is not None and cleared.pricing.converged
 
 
 def test_a_failure_of_the_relaxation_during_the_search_fails_the_clearing(
