@@ -211,9 +211,10 @@ def _solved_alongside(relaxation: Relaxation | None, seconds: float, seed: np.nd
 
     Why a thread: the search's neighbourhoods are solved in worker processes, and this
     process mostly waits for them; HiGHS releases the GIL while it solves a master (two
-    5.4 s LPs in two threads took 5.65 s). At L the relaxation takes about 50 s, which the
-    search used to wait for. When no master is solved in time, the pricing step goes on
-    from there, as it would after a master stopped by its time limit.
+    5.4 s LPs in two threads took 5.65 s). At L the relaxation takes about 26 s (make bench),
+    which the search used to wait for; these seconds count against pricing's time limit.
+    When no master is solved in time, the pricing step goes on from there, as it would after
+    a master stopped by its time limit.
     """
     if relaxation is None:
         yield
