@@ -52,7 +52,7 @@ GANG_ROWS = 4
 # L's 125 bids per site (gridbridge market make --seed 1, whole model, HiGHS, 1 thread): at
 # 250 bids x 2 sites, 1,500 s of branch-and-cut ended at 116,742 EUR with its bound at
 # 120,098, 3.0 % under this bound (123,779), so this bound is at least 3 % loose there, and
-# the 60-s search's 115,203 at most 1.3 % short; at 500 bids x 4 sites, 600 s ended at
+# the 60-s search's 115,203 is 1.3-4.1 % short of the optimum; at 500 x 4, 600 s ended at
 # 385,080 with its bound at 411,466 (0.75 % under this one, 414,594), below the 60-s
 # search's 387,600.
 #: Steps without a better bound before the step size halves. Halving early stalls the
