@@ -46,15 +46,20 @@ GANG_ROWS = 4
 # to 1,350,351 at L (0.1 %), and here the subgradient then ends higher (1,353,478), not lower.
 # HiGHS's own cuts do better only where they have time: on the whole M model they lowered
 # its root bound 1.4 % (430,116 to 424,215) in 540 s, but on the LP's 27,708 columns at L
-# only 0.02 % in 145 s. So within a clearing's time the bound is at the LP's limit: the gap
-# left at L is the LP's integrality gap plus the search's shortfall, in proportions not
-# measured at L (no L clearing has been proven optimal). Measured on smaller markets with
-# L's 125 bids per site (gridbridge market make --seed 1, whole model, HiGHS, 1 thread): at
-# 250 bids x 2 sites, 1,500 s of branch-and-cut ended at 116,742 EUR with its bound at
-# 120,098, 3.0 % under this bound (123,779), so this bound is at least 3 % loose there, and
-# the 60-s search's 115,203 is 1.3-4.1 % short of the optimum; at 500 x 4, 600 s ended at
-# 385,080 with its bound at 411,466 (0.75 % under this one, 414,594), below the 60-s
-# search's 387,600.
+# only 0.02 % in 145 s. Nor where the big jobs alone are integer: with the binaries of every
+# profitable candidate of the 256- and 512-GPU bids (6,307) beside the LP's 16,248 columns
+# (continuous), HiGHS at L had its root LP (1,362,800 EUR) after 37 s, and 150 s in its
+# root cuts had brought that model's bound to 1,353,818 (not a bound for the market: its
+# small jobs have only the LP's columns), still above this one, with no clearing better
+# than its start (1,183,317) and no node explored. So within a clearing's time the bound is
+# at the LP's limit: the gap left at L is the LP's integrality gap plus the search's
+# shortfall, in proportions not measured at L (no L clearing has been proven optimal).
+# Measured on smaller markets with L's 125 bids per site (gridbridge market make --seed 1,
+# whole model, HiGHS, 1 thread): at 250 bids x 2 sites, 1,500 s of branch-and-cut ended at
+# 116,742 EUR with its bound at 120,098, 3.0 % under this bound (123,779), so this bound is
+# at least 3 % loose there, and the 60-s search's 115,203 is 1.3-4.1 % short of the optimum;
+# at 500 x 4, 600 s ended at 385,080 with its bound at 411,466 (0.75 % under this one,
+# 414,594), below the 60-s search's 387,600.
 #: Steps without a better bound before the step size halves. Halving early stalls the
 #: subgradient short of the Lagrangian dual's optimum (which is the LP bound with the gang
 #: rows). Measured at M (500 bids, LP with the gang rows 430,131 EUR): patience 10 stopped at
